@@ -1,0 +1,34 @@
+# idia: does a CLIP model know this person? The Identity Inference Attack as a workflow.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/world.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/search.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/attack.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),
+
+
+rule figures:
+    input:
+        figure_targets(),
+
+
+rule train_all:
+    input:
+        trained_models(),

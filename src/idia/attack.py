@@ -1,0 +1,526 @@
+"""The Identity Inference Attack (DESIGN §2): embed, predict names, vote, decide, measure.
+
+Everything after the embeddings works on integer prediction arrays, so the attack's statistics
+(votes over random photo subsets, thousands of draws) are cheap array operations. The encoders
+are duck-typed (``model.encode_image``, ``model.encode_text``, ``tokenizer(list[str])``,
+``preprocess(PIL.Image)``) so that this module imports neither open_clip nor torchvision.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+
+__all__ = [
+    "PAPER_TEMPLATES",
+    "decide",
+    "encode_photos",
+    "encode_prompts",
+    "load_image",
+    "metrics_table",
+    "predict",
+    "scores_long",
+    "summarize",
+    "sweep",
+    "template_correct",
+    "vote_scores",
+]
+
+#: The 21 prompt templates of the paper's appendix B, in the paper's order.
+PAPER_TEMPLATES: tuple[str, ...] = (
+    "{}",
+    "an image of {}",
+    "a photo of {}",
+    "{} on a photo",
+    "a photo of a person named {}",
+    "a person named {}",
+    "a man named {}",
+    "a woman named {}",
+    "the name of the person is {}",
+    "a photo of a person with the name {}",
+    "{} at a gala",
+    "a photo of the celebrity {}",
+    "actor {}",
+    "actress {}",
+    "a colored photo of {}",
+    "a black and white photo of {}",
+    "a cool photo of {}",
+    "a cropped photo of {}",
+    "a cropped image of {}",
+    "{} in a suit",
+    "{} in a dress",
+)
+
+#: Rates reported per (k, draw); ``summarize`` aggregates these over draws.
+RATE_COLUMNS: tuple[str, ...] = ("accuracy", "tpr", "fnr", "fpr", "tnr")
+
+
+# --------------------------------------------------------------------------------------------
+# Embedding
+# --------------------------------------------------------------------------------------------
+
+
+def _progress(iterable, *, enabled: bool, total: int | None = None, desc: str = ""):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def _autocast(device: str | torch.device, precision: str):
+    """Mixed precision only on CUDA: on CPU, bf16 autocast changes the embeddings for no gain."""
+    if precision not in ("fp32", "amp"):
+        raise ValueError(f"precision must be 'fp32' or 'amp', got {precision!r}")
+    dev = torch.device(device)
+    if precision == "amp" and dev.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast(device_type="cuda", dtype=dtype)
+    return nullcontext()
+
+
+def _normalize(x: torch.Tensor) -> np.ndarray:
+    x = x.float()
+    x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return x.cpu().numpy().astype(np.float32, copy=False)
+
+
+def _fill(template: str, name: str) -> str:
+    return template.format(name)
+
+
+def encode_prompts(
+    model,
+    tokenizer,
+    names: Sequence[str],
+    templates: Sequence[str],
+    *,
+    batch_size: int = 1024,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    progress: bool = True,
+) -> np.ndarray:
+    """L2-normalized text embeddings ``[T, C, D]`` of every template filled with every name.
+
+    Each of the ``T * C`` prompts goes through the text encoder exactly once. The model must
+    already sit on ``device``; only the tokens are moved there.
+    """
+    names = list(names)
+    templates = list(templates)
+    if not names or not templates:
+        raise ValueError(
+            f"encode_prompts needs at least one name and one template "
+            f"(got {len(names)} names, {len(templates)} templates)"
+        )
+    bad = [t for t in templates if t.count("{}") != 1]
+    if bad:
+        raise ValueError(
+            f"every prompt template must contain exactly one '{{}}' placeholder for the name; "
+            f"fix these templates in the config: {bad}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    prompts = [_fill(t, n) for t in templates for n in names]
+    starts = range(0, len(prompts), batch_size)
+    chunks: list[np.ndarray] = []
+    with torch.inference_mode(), _autocast(device, precision):
+        for s in _progress(starts, enabled=progress, total=len(starts), desc="prompts"):
+            tokens = tokenizer(prompts[s : s + batch_size]).to(device)
+            chunks.append(_normalize(model.encode_text(tokens)))
+    emb = np.concatenate(chunks, axis=0)
+    return emb.reshape(len(templates), len(names), emb.shape[-1])
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image fully (not lazily) as RGB, with an error that names a bad file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"photo {str(path)!r} does not exist; check the photo paths in the identity table"
+        )
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"photo {str(path)!r} is empty (0 bytes); download it again or remove it from the "
+            f"identity table"
+        )
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode == "P" and "transparency" in img.info:
+                img = img.convert("RGBA")
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise ValueError(
+            f"photo {str(path)!r} is not a readable image ({type(err).__name__}: {err}); "
+            f"download it again or remove it from the identity table"
+        ) from err
+
+
+class _PhotoDataset(torch.utils.data.Dataset):
+    def __init__(self, paths: Sequence, preprocess):
+        self.paths = list(paths)
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.preprocess(load_image(self.paths[i]))
+
+
+def encode_photos(
+    model,
+    preprocess,
+    paths: Sequence,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+    precision: str = "fp32",
+    progress: bool = True,
+) -> np.ndarray:
+    """L2-normalized image embeddings ``[P, D]`` in the order of ``paths``.
+
+    The model must already sit on ``device``. Decoding and preprocessing run in ``num_workers``
+    DataLoader workers; a bad file stops the run with an error that names it.
+    """
+    paths = list(paths)
+    if not paths:
+        raise ValueError("encode_photos got no photo paths")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    on_cuda = torch.device(device).type == "cuda"
+    loader = torch.utils.data.DataLoader(
+        _PhotoDataset(paths, preprocess),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=on_cuda,
+    )
+    chunks: list[np.ndarray] = []
+    with torch.inference_mode(), _autocast(device, precision):
+        for batch in _progress(loader, enabled=progress, total=len(loader), desc="photos"):
+            batch = batch.to(device, non_blocking=on_cuda)
+            chunks.append(_normalize(model.encode_image(batch)))
+    return np.concatenate(chunks, axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Predictions
+# --------------------------------------------------------------------------------------------
+
+
+def predict(
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    true_idx: np.ndarray,
+    *,
+    chunk_elems: int = 1 << 24,
+) -> dict[str, np.ndarray]:
+    """Per photo and template: predicted name, rank of the true name, and similarity margin.
+
+    ``pred`` is the argmax over candidates (first index on ties, like ``torch.argmax``);
+    ``rank`` counts the candidates placed above the true name under the same tie rule, so
+    ``rank == 0`` exactly when ``pred == true``; ``margin`` is cos(true) minus the largest
+    cos(other) (> 0 means the true name wins outright). The logit scale does not change any of
+    these, so it is left out. Photos are processed in chunks of at most ``chunk_elems``
+    similarities to bound memory.
+    """
+    img = np.asarray(image_emb, dtype=np.float32)
+    txt = np.asarray(text_emb, dtype=np.float32)
+    true_idx = np.asarray(true_idx)
+    if img.ndim != 2 or txt.ndim != 3 or img.shape[1] != txt.shape[2]:
+        raise ValueError(
+            f"expected image_emb [P, D] and text_emb [T, C, D] with equal D, "
+            f"got {img.shape} and {txt.shape}"
+        )
+    n_photos, _ = img.shape
+    n_templates, n_cands, _ = txt.shape
+    if true_idx.shape != (n_photos,):
+        raise ValueError(f"true_idx must have shape ({n_photos},), got {true_idx.shape}")
+    if n_photos and (true_idx.min() < 0 or true_idx.max() >= n_cands):
+        raise ValueError(f"true_idx must index the {n_cands} candidate names (0..{n_cands - 1})")
+    if n_cands < 2:
+        raise ValueError("predict needs at least two candidate names")
+    true_idx = true_idx.astype(np.int64)
+    flat = txt.reshape(n_templates * n_cands, -1).T  # [D, T*C]
+    pred = np.empty((n_photos, n_templates), np.int32)
+    rank = np.empty((n_photos, n_templates), np.int32)
+    margin = np.empty((n_photos, n_templates), np.float32)
+    step = max(1, chunk_elems // (n_templates * n_cands))
+    cand = np.arange(n_cands)
+    for s in range(0, n_photos, step):
+        sim = (img[s : s + step] @ flat).reshape(-1, n_templates, n_cands)  # [p, T, C]
+        t_idx = true_idx[s : s + step]
+        s_true = np.take_along_axis(sim, t_idx[:, None, None], axis=2)  # [p, T, 1]
+        pred[s : s + step] = sim.argmax(axis=2)
+        before = cand[None, None, :] < t_idx[:, None, None]
+        above = (sim > s_true) | ((sim == s_true) & before)
+        rank[s : s + step] = above.sum(axis=2)
+        np.put_along_axis(sim, t_idx[:, None, None], -np.inf, axis=2)
+        margin[s : s + step] = s_true[..., 0] - sim.max(axis=2)
+    return {"pred": pred, "rank": rank, "margin": margin}
+
+
+# --------------------------------------------------------------------------------------------
+# Votes
+# --------------------------------------------------------------------------------------------
+
+
+def template_correct(preds: np.ndarray, true) -> np.ndarray:
+    """Whether the true name is the *unique* most frequent prediction over the last axis.
+
+    ``preds`` is ``[..., k]`` (k photos), ``true`` broadcasts against ``preds[..., 0]``.
+    A tie at the top is not correct (DESIGN §2), nor is a true name that is never predicted.
+    """
+    preds = np.asarray(preds)
+    true = np.asarray(true)
+    if preds.ndim == 0:
+        raise ValueError("preds must have a last axis of k predictions")
+    counts = (preds[..., :, None] == preds[..., None, :]).sum(axis=-1)  # frequency of each entry
+    is_true = preds == true[..., None]
+    n_true = is_true.sum(axis=-1)
+    n_other = np.where(is_true, 0, counts).max(axis=-1, initial=0)
+    return (n_true > n_other) & (n_true > 0)
+
+
+def vote_scores(preds: np.ndarray, true) -> int:
+    """Score of one person: the number of correct templates for predictions ``[k, T]``."""
+    preds = np.asarray(preds)
+    if preds.ndim != 2:
+        raise ValueError(f"vote_scores expects predictions [k, T], got shape {preds.shape}")
+    return int(template_correct(preds.T, true).sum())
+
+
+def _draw_masks(
+    seed: int, person: int, k: int, m: int, n_draws: int, *, clamp: bool = False
+) -> np.ndarray:
+    """Boolean ``[n_draws, m]``: each row marks a uniformly random k-subset of m photos.
+
+    The generator is derived from (seed, person, k) alone, so a person's draws do not depend on
+    which other persons or ks are processed, nor in which order.
+    """
+    if k > m:
+        if not clamp:
+            raise ValueError(f"person {person} has {m} photos, fewer than k = {k}")
+        return np.ones((n_draws, m), dtype=bool)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, person, k]))
+    ranks = rng.random((n_draws, m)).argsort(axis=1).argsort(axis=1)
+    return ranks < k
+
+
+def _relabel(pred: np.ndarray, true: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Predictions ``[m, T]`` → (is_true ``[m, T]``, compact label of non-true values, #labels).
+
+    Labels are 0..U-1 per template (U = largest number of distinct wrong names in a template);
+    true-name entries get label -1. This keeps the one-hot vote tensor small.
+    """
+    m = pred.shape[0]
+    is_true = pred == true
+    eq = pred[:, None, :] == pred[None, :, :]  # [m, m, T]
+    first = eq.argmax(axis=1)  # [m, T]: index of the first photo with the same prediction
+    is_first = (first == np.arange(m)[:, None]) & ~is_true
+    order = np.cumsum(is_first, axis=0) - 1  # compact id at first occurrences
+    label = np.take_along_axis(order, first, axis=0)
+    label[is_true] = -1
+    n_labels = int(is_first.sum(axis=0).max(initial=0))
+    return is_true, label, n_labels
+
+
+def sweep(
+    pred: np.ndarray,
+    person_of_photo: np.ndarray,
+    true_of_person: np.ndarray,
+    ks: Sequence[int],
+    n_draws: int,
+    seed: int,
+    short: str = "error",
+    *,
+    chunk_elems: int = 1 << 23,
+) -> np.ndarray:
+    """Scores ``int16 [n_persons, len(ks), n_draws]``: correct templates per person, k and draw.
+
+    For every person, k and draw the attack uses a uniformly random k-subset (without
+    replacement) of that person's photos, drawn from a generator seeded by
+    ``SeedSequence([seed, person, k])`` — reproducible, and independent of the other persons.
+
+    A person with fewer photos ``m`` than ``max(ks)``: with ``short="error"`` this raises a
+    ValueError listing such persons; with ``short="clamp"`` every k > m uses all m photos (so
+    all draws of such a k are identical). A person with no photos at all is always an error.
+
+    Votes are counted as one batched matrix product per group of persons with equal photo
+    count: draw masks ``[K*D, m]`` times one-hot predictions ``[m, T*U]``.
+    """
+    pred = np.asarray(pred)
+    person_of_photo = np.asarray(person_of_photo)
+    true_of_person = np.asarray(true_of_person)
+    ks = [int(k) for k in ks]
+    if short not in ("error", "clamp"):
+        raise ValueError(f"short must be 'error' or 'clamp', got {short!r}")
+    if pred.ndim != 2:
+        raise ValueError(f"pred must be [photos, templates], got shape {pred.shape}")
+    if person_of_photo.shape != (pred.shape[0],):
+        raise ValueError(
+            f"person_of_photo must have one entry per photo ({pred.shape[0]}), "
+            f"got shape {person_of_photo.shape}"
+        )
+    if not ks or min(ks) < 1:
+        raise ValueError(f"ks must be a non-empty list of positive integers, got {ks}")
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    if int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    n_persons = len(true_of_person)
+    if person_of_photo.size and (person_of_photo.min() < 0 or person_of_photo.max() >= n_persons):
+        raise ValueError(f"person_of_photo must hold person indices 0..{n_persons - 1}")
+    n_templates = pred.shape[1]
+    counts = np.bincount(person_of_photo, minlength=n_persons)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        raise ValueError(
+            f"persons without photos (indices): {empty.tolist()}; remove them from the cohort"
+        )
+    k_max = max(ks)
+    short_persons = np.flatnonzero(counts < k_max)
+    if short_persons.size and short == "error":
+        listing = ", ".join(f"{p} ({counts[p]} photos)" for p in short_persons)
+        raise ValueError(
+            f"{short_persons.size} person(s) have fewer photos than the largest k = {k_max}: "
+            f"{listing}; lower the ks, add photos, or use short='clamp'"
+        )
+    clamp = short == "clamp"
+
+    n_k = len(ks)
+    out = np.zeros((n_persons, n_k, n_draws), dtype=np.int16)
+    order = np.argsort(person_of_photo, kind="stable")  # photos grouped by person, in input order
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for m in np.unique(counts):
+        group = np.flatnonzero(counts == m)
+        # Per person: draw masks [K*D, m] and vote tensors; batched over chunks of the group.
+        masks, hits, others, n_lab = [], [], [], []
+        for p in group:
+            rows = order[starts[p] : starts[p + 1]]
+            p_pred = pred[rows]
+            is_true, label, n_labels = _relabel(p_pred, true_of_person[p])
+            mask = np.concatenate(
+                [_draw_masks(int(seed), int(p), k, int(m), n_draws, clamp=clamp) for k in ks]
+            )
+            masks.append(mask)
+            hits.append(is_true)
+            others.append(label)
+            n_lab.append(n_labels)
+        n_u = max(max(n_lab), 1)
+        per_person = n_k * n_draws * n_templates * (n_u + 1)
+        step = max(1, chunk_elems // per_person)
+        for s in range(0, len(group), step):
+            sl = slice(s, s + step)
+            mask = np.stack(masks[sl]).astype(np.float32)  # [g, K*D, m]
+            hit = np.stack(hits[sl]).astype(np.float32)  # [g, m, T]
+            label = np.stack(others[sl])  # [g, m, T]
+            onehot = (label[..., None] == np.arange(n_u)).astype(np.float32)  # [g, m, T, U]
+            g = mask.shape[0]
+            n_true = mask @ hit  # [g, K*D, T]
+            n_other = (mask @ onehot.reshape(g, m, n_templates * n_u)).reshape(
+                g, -1, n_templates, n_u
+            )
+            correct = (n_true > n_other.max(axis=-1)) & (n_true > 0)
+            out[group[sl]] = correct.sum(axis=-1).reshape(g, n_k, n_draws)
+    return out
+
+
+def decide(scores: np.ndarray, tau: int) -> np.ndarray:
+    """Membership prediction: a person is called a member when ``score >= tau``."""
+    return np.asarray(scores) >= tau
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = num.astype(np.float64)
+    den = den.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def metrics_table(
+    scores: np.ndarray, is_member: np.ndarray, ks: Sequence[int], tau: int
+) -> pd.DataFrame:
+    """Confusion counts and rates per (k, draw); a rate with an empty denominator is NaN."""
+    scores = np.asarray(scores)
+    member = np.asarray(is_member, dtype=bool)
+    if scores.ndim != 3 or scores.shape[0] != member.shape[0] or scores.shape[1] != len(ks):
+        raise ValueError(
+            f"scores must be [n_persons={member.shape[0]}, len(ks)={len(ks)}, draws], "
+            f"got shape {scores.shape}"
+        )
+    called = decide(scores, tau)  # [n, K, D]
+    mem = member[:, None, None]
+    tp = (called & mem).sum(axis=0)
+    fn = (~called & mem).sum(axis=0)
+    fp = (called & ~mem).sum(axis=0)
+    tn = (~called & ~mem).sum(axis=0)
+    n_k, n_d = tp.shape
+    df = pd.DataFrame(
+        {
+            "k": np.repeat(np.asarray(ks, dtype=np.int64), n_d),
+            "draw": np.tile(np.arange(n_d, dtype=np.int64), n_k),
+            "tp": tp.ravel().astype(np.int64),
+            "fn": fn.ravel().astype(np.int64),
+            "fp": fp.ravel().astype(np.int64),
+            "tn": tn.ravel().astype(np.int64),
+        }
+    )
+    pos = df["tp"].to_numpy() + df["fn"].to_numpy()
+    neg = df["fp"].to_numpy() + df["tn"].to_numpy()
+    df["accuracy"] = _ratio(df["tp"].to_numpy() + df["tn"].to_numpy(), pos + neg)
+    df["tpr"] = _ratio(df["tp"].to_numpy(), pos)
+    df["fnr"] = _ratio(df["fn"].to_numpy(), pos)
+    df["fpr"] = _ratio(df["fp"].to_numpy(), neg)
+    df["tnr"] = _ratio(df["tn"].to_numpy(), neg)
+    return df
+
+
+def summarize(metrics_df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over draws (ddof=1; 0 with a single draw) of each rate, per k."""
+    long = metrics_df.melt(
+        id_vars=["k", "draw"], value_vars=list(RATE_COLUMNS), var_name="metric"
+    )
+    grouped = long.groupby(["k", "metric"], sort=False)["value"]
+    out = grouped.agg(mean="mean", sd=lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0)
+    out = out.reset_index()
+    out["metric"] = pd.Categorical(out["metric"], categories=list(RATE_COLUMNS), ordered=True)
+    out = out.sort_values(["k", "metric"], kind="stable").reset_index(drop=True)
+    out["metric"] = out["metric"].astype(str)
+    return out[["k", "metric", "mean", "sd"]]
+
+
+def scores_long(scores: np.ndarray, person_ids: Sequence, ks: Sequence[int]) -> pd.DataFrame:
+    """Scores ``[n, K, D]`` as a long table (person_id, k, draw, score)."""
+    scores = np.asarray(scores)
+    n, n_k, n_d = scores.shape
+    person_ids = np.asarray(person_ids)
+    if person_ids.shape != (n,) or len(ks) != n_k:
+        raise ValueError(
+            f"scores of shape {scores.shape} need {n} person ids and {n_k} ks, "
+            f"got {person_ids.shape[0] if person_ids.ndim else 0} and {len(ks)}"
+        )
+    return pd.DataFrame(
+        {
+            "person_id": np.repeat(person_ids, n_k * n_d),
+            "k": np.tile(np.repeat(np.asarray(ks, dtype=np.int64), n_d), n),
+            "draw": np.tile(np.arange(n_d, dtype=np.int64), n * n_k),
+            "score": scores.ravel().astype(np.int64),
+        }
+    )

@@ -1,0 +1,111 @@
+"""Download image-caption shards with img2dataset, the same code path as a real LAION download.
+
+In the embedded world the images sit on local disk. ``serve_directory`` puts them behind a
+throwaway HTTP server on 127.0.0.1 (a free port, stopped on exit) so that img2dataset fetches
+them over HTTP exactly as it would fetch the web; failed URLs are counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pandas as pd
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(root: str | Path) -> Iterator[str]:
+    """Serve ``root`` on 127.0.0.1 at a free port; yield the base URL; always shut down."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"cannot serve {root}: not a directory")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="idia-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def url_table(shard: str | Path, base_url: str) -> pd.DataFrame:
+    """Turn a world shard (key, path, caption) into img2dataset's input (url, caption, key)."""
+    table = pd.read_parquet(shard)
+    missing = {"key", "path", "caption"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{shard}: missing columns {sorted(missing)}; has {list(table.columns)}")
+    return pd.DataFrame(
+        {
+            "url": base_url.rstrip("/") + "/" + table["path"].astype(str),
+            "caption": table["caption"],
+            "source_key": table["key"].astype(str),
+        }
+    )
+
+
+def download_shard(
+    url_list: str | Path,
+    out_dir: str | Path,
+    *,
+    processes: int = 1,
+    threads: int = 16,
+    timeout: int = 10,
+    retries: int = 0,
+) -> dict:
+    """Download one parquet of (url, caption, source_key) into one webdataset shard.
+
+    Writes ``out_dir/00000.tar`` and ``00000.parquet`` (every input row with its status) and
+    returns img2dataset's counts. Failed URLs are counted, not fatal.
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    from img2dataset import download
+
+    out_dir = Path(out_dir)
+    n_rows = len(pd.read_parquet(url_list, columns=["url"]))
+    if n_rows == 0:
+        raise ValueError(f"{url_list}: no rows to download")
+    download(
+        url_list=str(url_list),
+        output_folder=str(out_dir),
+        input_format="parquet",
+        url_col="url",
+        caption_col="caption",
+        save_additional_columns=["source_key"],
+        output_format="webdataset",
+        resize_mode="no",
+        number_sample_per_shard=n_rows,
+        processes_count=processes,
+        thread_count=threads,
+        timeout=timeout,
+        retries=retries,
+        compute_hash=None,
+        extract_exif=False,
+        disallowed_header_directives=[],
+        incremental_mode="overwrite",
+        enable_wandb=False,
+    )
+    stats_path = out_dir / "00000_stats.json"
+    if not stats_path.exists():
+        raise RuntimeError(f"img2dataset wrote no stats in {out_dir}; see the log above")
+    stats = json.loads(stats_path.read_text())
+    return {
+        "rows": n_rows,
+        "successes": int(stats.get("successes", 0)),
+        "failed_to_download": int(stats.get("failed_to_download", 0)),
+        "failed_to_resize": int(stats.get("failed_to_resize", 0)),
+        "status_dict": stats.get("status_dict", {}),
+    }

@@ -1,0 +1,511 @@
+"""The paper's figures, drawn from the attack's tables.
+
+Every function takes pandas tables, draws one figure in a shared house style and writes it as PNG
+(150 dpi) and PDF. Figures are built on the object-oriented API with an explicit Agg canvas, so
+importing this module never changes the caller's matplotlib backend or global state, and PDFs carry
+no creation date, so the same tables give the same bytes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = [
+    "METRICS",
+    "PALETTE",
+    "plot_confusion",
+    "plot_identities_per_bin",
+    "plot_metrics_vs_k",
+    "plot_rate_by_bin",
+    "plot_tpr_heatmap",
+    "rates_by_bin",
+    "save",
+]
+
+#: Okabe-Ito colours: distinguishable under the common colour-vision deficiencies.
+PALETTE = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#8C8C8C",
+}
+
+#: Metric name -> (label, colour, marker, line style); markers and styles keep lines apart in print.
+METRICS: dict[str, tuple[str, str, str, str]] = {
+    "accuracy": ("Accuracy", PALETTE["black"], "o", "-"),
+    "tpr": ("TPR (members detected)", PALETTE["blue"], "s", "-"),
+    "fnr": ("FNR (members missed)", PALETTE["vermillion"], "v", "--"),
+    "fpr": ("FPR (non-members flagged)", PALETTE["orange"], "^", "--"),
+    "tnr": ("TNR (non-members cleared)", PALETTE["green"], "D", "-"),
+}
+
+#: Sequential colour map for rates in [0, 1]; perceptually uniform and colour-blind safe.
+RATE_CMAP = "cividis"
+
+K_LABEL = "Number of attack images per identity (k)"
+RATE_LABEL = "Rate (fraction of identities)"
+BIN_LABEL = "Name occurrences in training captions (bin)"
+NON_MEMBER = "non-member"
+MAX_ANNOTATED_COLUMNS = 12
+
+_STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10.5,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#DDDDDD",
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.8,
+    "lines.markersize": 5,
+    "pdf.fonttype": 42,  # embed TrueType so text stays text in the PDF
+    "svg.fonttype": "none",
+    "savefig.bbox": "tight",
+}
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    with matplotlib.rc_context(_STYLE):
+        yield
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _title(ax, title: str) -> None:
+    # Wrap each line on its own so that a caller's subtitle keeps its own line.
+    lines = [textwrap.fill(line, width=72) for line in str(title).splitlines() or [""]]
+    ax.set_title("\n".join(lines), loc="left")
+
+
+def save(fig: Figure, png_path: str | Path, pdf_path: str | Path) -> None:
+    """Write ``fig`` as PNG (150 dpi) and as PDF, creating parent folders."""
+    with _style():
+        for path in (png_path, pdf_path):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png_path, format="png", dpi=150)
+        # No creation date: identical tables give identical PDF bytes.
+        fig.savefig(pdf_path, format="pdf", metadata={"CreationDate": None})
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{table} table lacks column(s) {missing}; it has {list(df.columns)}. "
+            f"Pass the {table} table written by the attack stage."
+        )
+
+
+def _names(values: Sequence[object], limit: int = 10) -> str:
+    values = list(values)
+    shown = ", ".join(map(str, values[:limit]))
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _check_k(available: Sequence[int], k: int, table: str) -> None:
+    if k not in set(available):
+        raise ValueError(
+            f"k={k} is not in the {table} table; available k: {sorted(set(available))}. "
+            "Choose one of these or rerun the attack with k in attack.ks."
+        )
+
+
+def _bin_order(counts: pd.DataFrame) -> pd.DataFrame:
+    """Member bins ordered by bin_index, with the number of identities in each."""
+    members = counts[counts["member"].astype(bool)]
+    order = (
+        members.groupby(["bin_index", "bin"], sort=True)
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values("bin_index", kind="stable")
+    )
+    clash = order["bin_index"].duplicated(keep=False) | order["bin"].duplicated(keep=False)
+    if clash.any():
+        raise ValueError(
+            "counts table maps bin labels to bin indices inconsistently: "
+            f"{order.loc[clash, ['bin', 'bin_index']].to_dict('records')}"
+        )
+    return order.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def rates_by_bin(scores: pd.DataFrame, counts: pd.DataFrame, tau: int) -> pd.DataFrame:
+    """TPR per occurrence bin, k and draw: the fraction of a bin's members with ``score >= tau``.
+
+    Only members enter (non-members have no bin). Every member must have been scored at every
+    (k, draw) the scores table holds, or a bin's rate would silently change its denominator.
+    Returns columns ``bin, bin_index, k, draw, tpr`` sorted by bin_index, k and draw.
+    """
+    _require(scores, ["person_id", "k", "draw", "score"], "scores")
+    _require(counts, ["person_id", "member", "bin", "bin_index"], "counts")
+
+    dup = counts["person_id"].duplicated(keep=False)
+    if dup.any():
+        raise ValueError(
+            "counts table lists person_id(s) more than once: "
+            f"{_names(counts.loc[dup, 'person_id'].unique())}"
+        )
+    unknown = ~scores["person_id"].isin(counts["person_id"])
+    if unknown.any():
+        raise ValueError(
+            "scores table has person_id(s) absent from the counts table: "
+            f"{_names(scores.loc[unknown, 'person_id'].unique())}. "
+            "Both tables must come from the same cohort."
+        )
+    dup = scores.duplicated(["person_id", "k", "draw"], keep=False)
+    if dup.any():
+        raise ValueError(
+            "scores table has more than one score per (person_id, k, draw) for: "
+            f"{_names(scores.loc[dup, 'person_id'].unique())}"
+        )
+
+    members = counts.loc[counts["member"].astype(bool), ["person_id", "bin", "bin_index"]]
+    bad_bin = members["bin_index"] < 0
+    if bad_bin.any():
+        raise ValueError(
+            "member(s) without an occurrence bin (bin_index < 0): "
+            f"{_names(members.loc[bad_bin, 'person_id'])}"
+        )
+    unscored = ~members["person_id"].isin(scores["person_id"])
+    if unscored.any():
+        raise ValueError(
+            "member(s) with an occurrence bin but no attack scores: "
+            f"{_names(members.loc[unscored, 'person_id'])}. Attack every member, or drop them "
+            "from the counts table."
+        )
+
+    merged = scores.merge(members, on="person_id", how="inner", validate="many_to_one")
+    grid = scores[["k", "draw"]].drop_duplicates()
+    per_person = merged.groupby("person_id").size()
+    incomplete = per_person[per_person != len(grid)]
+    if len(incomplete):
+        raise ValueError(
+            f"member(s) not scored at every one of the {len(grid)} (k, draw) pairs in the scores "
+            f"table: {_names(incomplete.index)}"
+        )
+
+    merged["hit"] = (merged["score"].to_numpy() >= tau).astype(float)
+    out = (
+        merged.groupby(["bin_index", "bin", "k", "draw"], sort=True)["hit"]
+        .mean()
+        .rename("tpr")
+        .reset_index()
+    )
+    out["k"] = out["k"].astype(int)
+    out["bin_index"] = out["bin_index"].astype(int)
+    return out[["bin", "bin_index", "k", "draw", "tpr"]].reset_index(drop=True)
+
+
+def _clipped_err(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Asymmetric error bars for a rate: ±sd, cut at 0 and 1 where a rate cannot go."""
+    mean = np.asarray(mean, dtype=float)
+    sd = np.nan_to_num(np.asarray(sd, dtype=float))
+    return np.vstack([np.minimum(sd, mean), np.minimum(sd, 1.0 - mean)]).clip(min=0.0)
+
+
+def _sd(values: pd.Series) -> float:
+    # One draw has no spread; show none rather than NaN.
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_metrics_vs_k(
+    summary: pd.DataFrame, png: str | Path, pdf: str | Path, title: str
+) -> pd.DataFrame:
+    """Accuracy, TPR, FNR, FPR and TNR against k: mean line with a ±sd band over draws.
+
+    Returns the rows it plotted, in plotting order.
+    """
+    _require(summary, ["k", "metric", "mean", "sd"], "summary")
+    unknown = sorted(set(summary["metric"]) - set(METRICS))
+    if unknown:
+        raise ValueError(f"summary table has unknown metric(s) {unknown}; known: {list(METRICS)}")
+    present = [m for m in METRICS if m in set(summary["metric"])]
+    if not present:
+        raise ValueError("summary table is empty: nothing to plot")
+    data = summary.sort_values(["metric", "k"], kind="stable")
+
+    with _style():
+        fig = _figure(6.4, 4.2)
+        ax = fig.subplots()
+        rows = []
+        for metric in present:
+            label, colour, marker, ls = METRICS[metric]
+            d = data[data["metric"] == metric]
+            k = d["k"].to_numpy(dtype=float)
+            mean = d["mean"].to_numpy(dtype=float)
+            sd = np.nan_to_num(d["sd"].to_numpy(dtype=float))
+            ax.plot(k, mean, color=colour, marker=marker, ls=ls, label=label)
+            if len(k) > 1:
+                lo, hi = np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1)
+                ax.fill_between(k, lo, hi, color=colour, alpha=0.18, lw=0)
+            else:
+                ax.errorbar(
+                    k, mean, yerr=_clipped_err(mean, sd), color=colour, capsize=3, ls="none"
+                )
+            rows.append(d)
+        ks = np.sort(data["k"].unique())
+        if len(ks) <= 15:
+            ax.set_xticks(ks)
+        ax.set_xlabel(K_LABEL)
+        ax.set_ylabel(RATE_LABEL)
+        ax.set_ylim(-0.03, 1.03)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="mean ± sd over draws")
+        _title(ax, title)
+        save(fig, png, pdf)
+    return pd.concat(rows, ignore_index=True)
+
+
+def plot_confusion(
+    metrics: pd.DataFrame, k: int, png: str | Path, pdf: str | Path, title: str
+) -> pd.DataFrame:
+    """2×2 confusion matrix at ``k``: counts and row-normalized rates, mean ± sd over draws.
+
+    Returns a table with one row per cell: truth, predicted, count_mean, count_sd, rate_mean,
+    rate_sd.
+    """
+    _require(metrics, ["k", "draw", "tp", "fn", "fp", "tn"], "metrics")
+    _check_k(metrics["k"].tolist(), k, "metrics")
+    at_k = metrics[metrics["k"] == k]
+    cells = [("member", "member", "tp"), ("member", "non-member", "fn")]
+    cells += [("non-member", "member", "fp"), ("non-member", "non-member", "tn")]
+    row_total = {
+        "member": at_k["tp"] + at_k["fn"],
+        "non-member": at_k["fp"] + at_k["tn"],
+    }
+    records = []
+    for truth, predicted, col in cells:
+        total = row_total[truth].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = pd.Series(at_k[col].to_numpy(dtype=float) / total)
+        records.append(
+            {
+                "truth": truth,
+                "predicted": predicted,
+                "count_mean": float(at_k[col].mean()),
+                "count_sd": _sd(at_k[col].astype(float)),
+                "rate_mean": float(rate.mean()),
+                "rate_sd": _sd(rate),
+            }
+        )
+    table = pd.DataFrame.from_records(records)
+    grid = table["rate_mean"].to_numpy().reshape(2, 2)
+    n_draws = at_k["draw"].nunique()
+
+    with _style(), matplotlib.rc_context({"axes.grid": False}):
+        fig = _figure(5.2, 4.4)
+        ax = fig.subplots()
+        image = ax.imshow(np.nan_to_num(grid), cmap=RATE_CMAP, vmin=0, vmax=1)
+        for i, rec in enumerate(records):
+            r, c = divmod(i, 2)
+            shade = np.nan_to_num(grid[r, c])
+            colour = "black" if shade > 0.6 else "white"
+            text = (
+                f"{rec['count_mean']:.1f} ± {rec['count_sd']:.1f}\n"
+                f"{rec['rate_mean']:.1%} ± {rec['rate_sd']:.1%}"
+            )
+            ax.text(c, r, text, ha="center", va="center", color=colour, fontsize=10.5)
+        ax.set_xticks([0, 1], ["member", "non-member"])
+        ax.set_yticks([0, 1], ["member", "non-member"])
+        ax.set_xlabel("Predicted by the attack")
+        ax.set_ylabel("True membership")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(True)
+        cbar = fig.colorbar(image, ax=ax, shrink=0.85)
+        cbar.set_label("Row-normalized rate")
+        _title(ax, f"{title}\nk = {k} attack images, mean ± sd over {n_draws} draws")
+        save(fig, png, pdf)
+    return table
+
+
+def plot_rate_by_bin(
+    scores: pd.DataFrame,
+    counts: pd.DataFrame,
+    k: int,
+    tau: int,
+    png: str | Path,
+    pdf: str | Path,
+    title: str,
+    bin_label: str = BIN_LABEL,
+) -> pd.DataFrame:
+    """TPR and FNR per occurrence bin at ``k`` (members only), mean ± sd over draws.
+
+    Returns the plotted table: bin, n, tpr_mean, tpr_sd, fnr_mean, fnr_sd.
+    """
+    _require(scores, ["k"], "scores")
+    _check_k(scores["k"].tolist(), k, "scores")
+    rates = rates_by_bin(scores[scores["k"] == k], counts, tau)
+    order = _bin_order(counts)
+    rates["fnr"] = 1.0 - rates["tpr"]
+    stats = (
+        rates.groupby("bin_index", sort=True)
+        .agg(
+            tpr_mean=("tpr", "mean"),
+            tpr_sd=("tpr", _sd),
+            fnr_mean=("fnr", "mean"),
+            fnr_sd=("fnr", _sd),
+        )
+        .reset_index()
+    )
+    table = order.merge(stats, on="bin_index", how="inner").sort_values("bin_index")
+    table = table[["bin", "n", "tpr_mean", "tpr_sd", "fnr_mean", "fnr_sd"]].reset_index(drop=True)
+    n_draws = rates["draw"].nunique()
+
+    with _style():
+        fig = _figure(max(5.0, 1.0 + 0.75 * len(table)) + 2.0, 4.2)
+        ax = fig.subplots()
+        x = np.arange(len(table))
+        width = 0.38
+        ax.bar(
+            x - width / 2,
+            table["tpr_mean"],
+            width,
+            yerr=_clipped_err(table["tpr_mean"], table["tpr_sd"]),
+            capsize=3,
+            color=PALETTE["blue"],
+            label="TPR (members detected)",
+        )
+        ax.bar(
+            x + width / 2,
+            table["fnr_mean"],
+            width,
+            yerr=_clipped_err(table["fnr_mean"], table["fnr_sd"]),
+            capsize=3,
+            color=PALETTE["vermillion"],
+            hatch="//",
+            edgecolor="white",
+            linewidth=0,
+            label="FNR (members missed)",
+        )
+        ticks = [f"{b}\n(n = {n})" for b, n in zip(table["bin"].astype(str), table["n"])]
+        ax.set_xticks(x, ticks, rotation=30 if len(table) > 6 else 0)
+        ax.set_xlabel(bin_label)
+        ax.set_ylabel(f"{RATE_LABEL}\nmean ± sd over {n_draws} draws")
+        ax.set_ylim(0, 1.03)
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+        _title(ax, f"{title}\nk = {k} attack images, τ = {tau}")
+        save(fig, png, pdf)
+    return table
+
+
+def plot_identities_per_bin(
+    counts: pd.DataFrame,
+    png: str | Path,
+    pdf: str | Path,
+    title: str,
+    bin_label: str = BIN_LABEL,
+) -> pd.DataFrame:
+    """Bar chart of identities per occurrence bin, with the non-members as a last, grey bar.
+
+    Returns the plotted table: bin, bin_index, n, member.
+    """
+    _require(counts, ["person_id", "member", "bin", "bin_index"], "counts")
+    order = _bin_order(counts)
+    order["member"] = True
+    n_non = int((~counts["member"].astype(bool)).sum())
+    table = pd.concat(
+        [
+            order,
+            pd.DataFrame([{"bin_index": -1, "bin": NON_MEMBER, "n": n_non, "member": False}]),
+        ],
+        ignore_index=True,
+    )[["bin", "bin_index", "n", "member"]]
+
+    with _style():
+        fig = _figure(max(5.0, 1.2 + 0.6 * len(table)), 4.0)
+        ax = fig.subplots()
+        x = np.arange(len(table))
+        colours = [PALETTE["blue"] if m else PALETTE["grey"] for m in table["member"]]
+        bars = ax.bar(x, table["n"], color=colours, width=0.7)
+        bars[-1].set_hatch("..")
+        bars[-1].set_edgecolor("white")
+        ax.bar_label(bars, labels=[str(n) for n in table["n"]], padding=2, fontsize=8.5)
+        ax.set_xticks(x, table["bin"].astype(str), rotation=30 if len(table) > 7 else 0)
+        ax.set_xlabel(bin_label)
+        ax.set_ylabel("Number of identities")
+        ax.set_ylim(0, max(1, table["n"].max()) * 1.15)
+        ax.grid(axis="x", visible=False)
+        _title(ax, title)
+        save(fig, png, pdf)
+    return table
+
+
+def plot_tpr_heatmap(
+    scores: pd.DataFrame,
+    counts: pd.DataFrame,
+    tau: int,
+    png: str | Path,
+    pdf: str | Path,
+    title: str,
+    bin_label: str = BIN_LABEL,
+) -> pd.DataFrame:
+    """Heatmap of TPR (mean over draws): occurrence bins (members) × number of attack images.
+
+    Returns the matrix: index ``bin`` in bin order, columns ``k`` ascending.
+    """
+    rates = rates_by_bin(scores, counts, tau)
+    mean = rates.groupby(["bin_index", "bin", "k"], sort=True)["tpr"].mean().reset_index()
+    matrix = mean.pivot(index=["bin_index", "bin"], columns="k", values="tpr").sort_index()
+    matrix = matrix.reindex(sorted(matrix.columns), axis=1)
+    matrix.index = pd.Index(matrix.index.get_level_values("bin"), name="bin")
+    matrix.columns = pd.Index(matrix.columns.astype(int), name="k")
+    n_rows, n_cols = matrix.shape
+    annotate = n_cols <= MAX_ANNOTATED_COLUMNS
+
+    with _style(), matplotlib.rc_context({"axes.grid": False}):
+        fig = _figure(max(4.8, 1.8 + 0.55 * n_cols), max(3.2, 1.4 + 0.4 * n_rows))
+        ax = fig.subplots()
+        values = matrix.to_numpy(dtype=float)
+        image = ax.imshow(values, cmap=RATE_CMAP, vmin=0, vmax=1, origin="lower", aspect="auto")
+        if annotate:
+            for r in range(n_rows):
+                for c in range(n_cols):
+                    v = values[r, c]
+                    colour = "black" if v > 0.6 else "white"
+                    ax.text(c, r, f"{v:.2f}", ha="center", va="center", color=colour, fontsize=8)
+        ax.set_xticks(np.arange(n_cols), [str(k) for k in matrix.columns])
+        if not annotate:
+            step = int(np.ceil(n_cols / MAX_ANNOTATED_COLUMNS))
+            ax.set_xticks(np.arange(0, n_cols, step), [str(k) for k in matrix.columns[::step]])
+        ax.set_yticks(np.arange(n_rows), matrix.index.astype(str))
+        ax.set_xlabel(K_LABEL)
+        ax.set_ylabel(bin_label)
+        cbar = fig.colorbar(image, ax=ax)
+        cbar.set_label(f"TPR (mean over draws, τ = {tau})")
+        _title(ax, title)
+        save(fig, png, pdf)
+    return matrix

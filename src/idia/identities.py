@@ -1,0 +1,65 @@
+"""The study's identities: a table (person_id, name, gender, photo_dir) and their photo folders."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+REQUIRED = ("person_id", "name", "photo_dir")
+
+
+def _key(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).casefold()
+    return " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
+
+
+def read_identities(path: str | Path) -> pd.DataFrame:
+    """Read and check the identities table; every problem names the row or the person."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"identities table not found: {path}")
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}; it has {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"{path}: no identities")
+    table = table.astype({"person_id": str, "name": str, "photo_dir": str})
+    dup_ids = table.loc[table["person_id"].duplicated(keep=False), "person_id"]
+    if len(dup_ids):
+        raise ValueError(f"{path}: duplicate person_id {sorted(set(dup_ids))}")
+    keys = table["name"].map(_key)
+    if (keys == "").any():
+        raise ValueError(f"{path}: empty name for {list(table.loc[keys == '', 'person_id'])}")
+    dups = table[keys.duplicated(keep=False)]
+    if len(dups):
+        pairs = ", ".join(f"{r.person_id}={r.name!r}" for r in dups.itertuples())
+        raise ValueError(
+            f"{path}: duplicate names (equal up to case and accents): {pairs}. "
+            "The attack needs one name per person; merge or rename them."
+        )
+    return table.reset_index(drop=True)
+
+
+def photo_table(identities: pd.DataFrame) -> pd.DataFrame:
+    """One row per photo: photo_index, person_id, person_index, path (sorted, stable)."""
+    rows = []
+    empty = []
+    for person_index, person in enumerate(identities.itertuples()):
+        folder = Path(person.photo_dir)
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"photo folder of {person.person_id} ({person.name!r}) not found: {folder}"
+            )
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            empty.append(f"{person.person_id} ({person.name!r}) in {folder}")
+        rows += [(person.person_id, person_index, str(p)) for p in files]
+    if empty:
+        raise ValueError("no photos for: " + "; ".join(empty))
+    table = pd.DataFrame(rows, columns=["person_id", "person_index", "path"])
+    table.insert(0, "photo_index", range(len(table)))
+    return table

@@ -1,0 +1,118 @@
+"""Train CLIP with open_clip's own trainer (``open_clip_train.main``) and export the result.
+
+``python -m idia.trainer ARGS`` is ``python -m open_clip_train.main ARGS`` after making
+torchvision importable (see ``idia.compat``); torchrun launches it the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from idia.compat import ensure_torchvision
+from idia.models import sha256_file
+
+
+def trainer_args(
+    *,
+    shards: list[str],
+    num_samples: int,
+    arch_dir: str,
+    logs: str,
+    name: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    wd: float,
+    warmup: int,
+    seed: int,
+    workers: int,
+    precision: str,
+    device: str,
+) -> list[str]:
+    """The command line of open_clip's trainer for webdataset shards on local disk."""
+    if not shards:
+        raise ValueError("no training shards given")
+    return [
+        "--train-data", "::".join(shards),
+        "--train-num-samples", str(num_samples),
+        "--dataset-type", "webdataset",
+        "--model", f"local-dir:{arch_dir}",
+        "--logs", logs,
+        "--name", name,
+        "--epochs", str(epochs),
+        "--batch-size", str(batch_size),
+        "--lr", str(lr),
+        "--wd", str(wd),
+        "--warmup", str(warmup),
+        "--seed", str(seed),
+        "--workers", str(workers),
+        "--precision", precision,
+        "--device", device,
+        "--save-frequency", "1",
+        "--save-most-recent",
+        "--delete-previous-checkpoint",
+        "--resume", "latest",
+        "--zeroshot-frequency", "0",
+        "--report-to", "",
+        "--log-every-n-steps", "10",
+    ]  # fmt: skip
+
+
+def launcher(gpus: int) -> list[str]:
+    """One process per GPU through torchrun when there are several; plain python otherwise."""
+    if gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}",
+                "-m", "idia.trainer"]  # fmt: skip
+    return [sys.executable, "-m", "idia.trainer"]
+
+
+def run_training(args: list[str], gpus: int, log_path: str | Path) -> float:
+    """Run the trainer in a child process, its output appended to ``log_path``; return seconds."""
+    start = time.monotonic()
+    with open(log_path, "a") as log:
+        log.write("$ " + " ".join(launcher(gpus) + args) + "\n")
+        log.flush()
+        result = subprocess.run(launcher(gpus) + args, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"open_clip training failed (exit {result.returncode}); see {log_path}. "
+            "Re-running the rule resumes from the latest epoch checkpoint."
+        )
+    return time.monotonic() - start
+
+
+def export_checkpoint(checkpoint: str | Path, arch_dir: str | Path, out_dir: str | Path) -> Path:
+    """Write ``out_dir`` as an open_clip ``local-dir:`` model: config + safetensors weights."""
+    import torch
+    from safetensors.torch import save_file
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    weights = state.get("state_dict", state)
+    weights = {k.removeprefix("module."): v.contiguous() for k, v in weights.items()}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "open_clip_config.json").write_text(
+        (Path(arch_dir) / "open_clip_config.json").read_text()
+    )
+    target = out_dir / "open_clip_model.safetensors"
+    save_file(weights, str(target))
+    return target
+
+
+def write_card(path: str | Path, card: dict) -> None:
+    Path(path).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+
+
+def shard_manifest(shards: list[str]) -> dict[str, str]:
+    return {shard: sha256_file(shard) for shard in shards}
+
+
+if __name__ == "__main__":
+    ensure_torchvision()
+    from open_clip_train.main import main
+
+    main(sys.argv[1:])

@@ -1,0 +1,297 @@
+"""Tests for idia.figures: the per-bin rates exactly, and that each figure is a real PNG and PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from idia import figures
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _counts() -> pd.DataFrame:
+    # Two member bins (a: p1, p2; b: p3) and one non-member (p4).
+    return pd.DataFrame(
+        {
+            "person_id": ["p1", "p2", "p3", "p4"],
+            "name": ["Ann A", "Bob B", "Cy C", "Di D"],
+            "count": [1, 2, 50, 0],
+            "member": [True, True, True, False],
+            "bin": ["1-9", "1-9", "10+", "non-member"],
+            "bin_index": [0, 0, 1, -1],
+        }
+    )
+
+
+def _scores() -> pd.DataFrame:
+    # score[(person, k, draw)]; tau = 2 below.
+    table = {
+        ("p1", 1, 0): 0,
+        ("p1", 1, 1): 3,
+        ("p1", 2, 0): 2,
+        ("p1", 2, 1): 5,
+        ("p2", 1, 0): 1,
+        ("p2", 1, 1): 1,
+        ("p2", 2, 0): 2,
+        ("p2", 2, 1): 0,
+        ("p3", 1, 0): 21,
+        ("p3", 1, 1): 0,
+        ("p3", 2, 0): 21,
+        ("p3", 2, 1): 21,
+        ("p4", 1, 0): 0,
+        ("p4", 1, 1): 4,
+        ("p4", 2, 0): 0,
+        ("p4", 2, 1): 0,
+    }
+    rows = [(p, k, d, s) for (p, k, d), s in table.items()]
+    return pd.DataFrame(rows, columns=["person_id", "k", "draw", "score"])
+
+
+def _assert_png_pdf(png, pdf) -> None:
+    data = png.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    with Image.open(png) as im:
+        im.verify()
+    with Image.open(png) as im:
+        width, height = im.size
+        assert width > 300 and height > 200
+        # A blank canvas would have a single colour.
+        assert len(im.convert("RGB").getcolors(maxcolors=1_000_000)) > 10
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.stat().st_size > 1000
+
+
+def test_rates_by_bin_exact():
+    rates = figures.rates_by_bin(_scores(), _counts(), tau=2)
+    assert list(rates.columns) == ["bin", "bin_index", "k", "draw", "tpr"]
+    got = {(r.bin, r.k, r.draw): r.tpr for r in rates.itertuples()}
+    assert got == {
+        ("1-9", 1, 0): 0.0,
+        ("1-9", 1, 1): 0.5,
+        ("1-9", 2, 0): 1.0,
+        ("1-9", 2, 1): 0.5,
+        ("10+", 1, 0): 1.0,
+        ("10+", 1, 1): 0.0,
+        ("10+", 2, 0): 1.0,
+        ("10+", 2, 1): 1.0,
+    }
+    # Non-members never enter a bin; rows come in bin order.
+    assert rates["bin_index"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_rates_by_bin_tau_is_inclusive():
+    one = figures.rates_by_bin(_scores(), _counts(), tau=1)
+    row = one[(one["bin"] == "1-9") & (one["k"] == 1) & (one["draw"] == 0)]
+    assert row["tpr"].item() == 0.5  # p2 scores exactly tau = 1
+
+
+def test_rates_by_bin_member_without_scores():
+    scores = _scores()
+    scores = scores[scores["person_id"] != "p3"]
+    with pytest.raises(ValueError, match="p3"):
+        figures.rates_by_bin(scores, _counts(), tau=1)
+
+
+def test_rates_by_bin_non_member_without_scores_is_fine():
+    scores = _scores()
+    scores = scores[scores["person_id"] != "p4"]
+    assert len(figures.rates_by_bin(scores, _counts(), tau=1)) == 8
+
+
+def test_rates_by_bin_unknown_person():
+    extra = pd.DataFrame([{"person_id": "ghost", "k": 1, "draw": 0, "score": 3}])
+    with pytest.raises(ValueError, match="ghost"):
+        figures.rates_by_bin(pd.concat([_scores(), extra]), _counts(), tau=1)
+
+
+def test_rates_by_bin_incomplete_grid():
+    scores = _scores()
+    drop = (scores["person_id"] == "p2") & (scores["k"] == 2) & (scores["draw"] == 1)
+    with pytest.raises(ValueError, match="p2"):
+        figures.rates_by_bin(scores[~drop], _counts(), tau=1)
+
+
+def test_rates_by_bin_duplicate_score():
+    scores = pd.concat([_scores(), _scores().iloc[[0]]])
+    with pytest.raises(ValueError, match="p1"):
+        figures.rates_by_bin(scores, _counts(), tau=1)
+
+
+def test_tpr_heatmap_matrix(tmp_path):
+    png, pdf = tmp_path / "h.png", tmp_path / "h.pdf"
+    matrix = figures.plot_tpr_heatmap(_scores(), _counts(), 2, png, pdf, "Heatmap — tiny")
+    assert matrix.shape == (2, 2)
+    assert matrix.index.tolist() == ["1-9", "10+"]
+    assert matrix.columns.tolist() == [1, 2]
+    np.testing.assert_allclose(matrix.to_numpy(), [[0.25, 0.75], [0.5, 1.0]])
+    _assert_png_pdf(png, pdf)
+
+
+def test_tpr_heatmap_many_columns_not_annotated(tmp_path):
+    counts = _counts()
+    ks = list(range(1, 16))
+    rows = [
+        (p, k, d, (k + d + i) % 4)
+        for i, p in enumerate(counts["person_id"])
+        for k in ks
+        for d in range(3)
+    ]
+    scores = pd.DataFrame(rows, columns=["person_id", "k", "draw", "score"])
+    png, pdf = tmp_path / "h.png", tmp_path / "h.pdf"
+    matrix = figures.plot_tpr_heatmap(scores, counts, 1, png, pdf, "Wide heatmap")
+    assert matrix.shape == (2, 15)
+    _assert_png_pdf(png, pdf)
+
+
+def test_rate_by_bin_table(tmp_path):
+    png, pdf = tmp_path / "r.png", tmp_path / "r.pdf"
+    table = figures.plot_rate_by_bin(_scores(), _counts(), 2, 2, png, pdf, "Rate by bin")
+    assert list(table.columns) == ["bin", "n", "tpr_mean", "tpr_sd", "fnr_mean", "fnr_sd"]
+    assert table["bin"].tolist() == ["1-9", "10+"]
+    assert table["n"].tolist() == [2, 1]
+    np.testing.assert_allclose(table["tpr_mean"], [0.75, 1.0])
+    np.testing.assert_allclose(table["fnr_mean"], [0.25, 0.0])
+    np.testing.assert_allclose(table["tpr_sd"], [np.std([1.0, 0.5], ddof=1), 0.0])
+    np.testing.assert_allclose(table["fnr_sd"], table["tpr_sd"])
+    _assert_png_pdf(png, pdf)
+
+
+def test_rate_by_bin_unknown_k(tmp_path):
+    with pytest.raises(ValueError, match="k=7"):
+        figures.plot_rate_by_bin(
+            _scores(), _counts(), 7, 1, tmp_path / "r.png", tmp_path / "r.pdf", "t"
+        )
+
+
+def test_identities_per_bin(tmp_path):
+    png, pdf = tmp_path / "i.png", tmp_path / "i.pdf"
+    table = figures.plot_identities_per_bin(_counts(), png, pdf, "Identities per bin")
+    assert table["bin"].tolist() == ["1-9", "10+", "non-member"]
+    assert table["n"].tolist() == [2, 1, 1]
+    _assert_png_pdf(png, pdf)
+
+
+def _metrics() -> pd.DataFrame:
+    rows = []
+    for k in (1, 2):
+        for draw, (tp, fp) in enumerate([(6, 1), (8, 3)]):
+            fn, tn = 10 - tp, 10 - fp
+            rows.append({"k": k, "draw": draw, "tp": tp, "fn": fn, "fp": fp, "tn": tn})
+    m = pd.DataFrame(rows)
+    m["tpr"] = m["tp"] / (m["tp"] + m["fn"])
+    m["fnr"] = 1 - m["tpr"]
+    m["fpr"] = m["fp"] / (m["fp"] + m["tn"])
+    m["tnr"] = 1 - m["fpr"]
+    m["accuracy"] = (m["tp"] + m["tn"]) / 20
+    return m
+
+
+def test_confusion(tmp_path):
+    png, pdf = tmp_path / "c.png", tmp_path / "c.pdf"
+    table = figures.plot_confusion(_metrics(), 2, png, pdf, "Confusion — tiny")
+    tp = table[(table["truth"] == "member") & (table["predicted"] == "member")].iloc[0]
+    assert tp["count_mean"] == 7.0
+    assert tp["count_sd"] == pytest.approx(np.std([6, 8], ddof=1))
+    assert tp["rate_mean"] == pytest.approx(0.7)
+    fp = table[(table["truth"] == "non-member") & (table["predicted"] == "member")].iloc[0]
+    assert fp["rate_mean"] == pytest.approx(0.2)
+    _assert_png_pdf(png, pdf)
+    with pytest.raises(ValueError, match="k=5"):
+        figures.plot_confusion(_metrics(), 5, png, pdf, "t")
+
+
+def _summary(metrics: pd.DataFrame) -> pd.DataFrame:
+    long = metrics.melt(
+        id_vars=["k", "draw"],
+        value_vars=["accuracy", "tpr", "fnr", "fpr", "tnr"],
+        var_name="metric",
+    )
+    return long.groupby(["k", "metric"])["value"].agg(mean="mean", sd="std").reset_index()
+
+
+def test_metrics_vs_k(tmp_path):
+    png, pdf = tmp_path / "m.png", tmp_path / "m.pdf"
+    plotted = figures.plot_metrics_vs_k(_summary(_metrics()), png, pdf, "ViT-B-32, track L")
+    assert set(plotted["metric"]) == {"accuracy", "tpr", "fnr", "fpr", "tnr"}
+    _assert_png_pdf(png, pdf)
+
+
+def test_metrics_vs_k_single_k_and_deterministic_pdf(tmp_path):
+    summary = _summary(_metrics())
+    summary = summary[summary["k"] == 1]
+    a = (tmp_path / "a.png", tmp_path / "a.pdf")
+    b = (tmp_path / "b.png", tmp_path / "b.pdf")
+    figures.plot_metrics_vs_k(summary, *a, "one k")
+    figures.plot_metrics_vs_k(summary, *b, "one k")
+    _assert_png_pdf(*a)
+    assert a[1].read_bytes() == b[1].read_bytes()
+    assert a[0].read_bytes() == b[0].read_bytes()
+
+
+def test_metrics_vs_k_rejects_unknown_metric(tmp_path):
+    bad = pd.DataFrame([{"k": 1, "metric": "auc", "mean": 0.5, "sd": 0.1}])
+    with pytest.raises(ValueError, match="auc"):
+        figures.plot_metrics_vs_k(bad, tmp_path / "m.png", tmp_path / "m.pdf", "t")
+
+
+def test_missing_column_named(tmp_path):
+    with pytest.raises(ValueError, match="score"):
+        figures.rates_by_bin(_scores().drop(columns="score"), _counts(), tau=1)
+
+
+# --------------------------------------------------------------------------- report captions
+
+REPORT = Path(__file__).resolve().parents[1] / "workflow" / "report"
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+CAPTIONS = ["metrics_vs_k", "confusion", "rate_by_bin", "identities_per_bin", "tpr_heatmap"]
+
+
+def _render_rst(path: Path, snakemake: object) -> str:
+    """Render a caption as Snakemake's report does: Jinja first, then docutils to HTML."""
+    jinja2 = pytest.importorskip("jinja2")
+    core = pytest.importorskip("docutils.core")
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    text = env.from_string(path.read_text()).render(snakemake=snakemake)
+    # halt_level=2: any docutils warning (broken markup) fails the test.
+    html = core.publish_parts(
+        text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5}
+    )["html_body"]
+    return html
+
+
+def _config() -> dict:
+    yaml = pytest.importorskip("yaml")
+    if not CONFIG.exists():
+        pytest.skip("config/config.yaml not present")
+    return yaml.safe_load(CONFIG.read_text())
+
+
+@pytest.mark.parametrize("name", CAPTIONS)
+def test_caption_renders(name):
+    config = _config()
+    model = next(iter(config["models"]))
+    attack = config["attack"]
+    snakemake = SimpleNamespace(
+        config=config,
+        wildcards=SimpleNamespace(model=model),
+        params=SimpleNamespace(k=attack["k_max"], tau=attack["tau"], figure=name),
+    )
+    html = _render_rst(REPORT / f"{name}.rst", snakemake)
+    assert model in html
+    assert "{{" not in html and "{%" not in html
+
+
+@pytest.mark.parametrize("track", ["world", "laion"])
+def test_report_intro_renders(track):
+    config = _config()
+    config["track"] = track
+    html = _render_rst(REPORT / "workflow.rst", SimpleNamespace(config=config))
+    assert "Identity Inference Attack" in html
+    assert f"τ = {config['attack']['tau']}" in html
+    assert ("embedded synthetic world" in html) == (track == "world")

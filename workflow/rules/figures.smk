@@ -1,0 +1,113 @@
+# The paper's figures as leaf targets, PNG and PDF, captioned in the Snakemake report.
+
+
+rule figure_metrics_vs_k:
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{model}}/metrics_vs_k.png",
+            caption="../report/metrics_vs_k.rst",
+            category="Figures",
+            subcategory="{model}",
+        ),
+        pdf=f"{RESULTS}/figures/{{model}}/metrics_vs_k.pdf",
+    input:
+        summary=f"{RESULTS}/attack/{{model}}/summary.csv",
+        code=package("figures"),
+    params:
+        figure="metrics_vs_k",
+        k=config["attack"]["k_max"],
+        tau=config["attack"]["tau"],
+    log:
+        script_log("figures/{model}/metrics_vs_k"),
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_confusion:
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{model}}/confusion.png",
+            caption="../report/confusion.rst",
+            category="Figures",
+            subcategory="{model}",
+        ),
+        pdf=f"{RESULTS}/figures/{{model}}/confusion.pdf",
+    input:
+        metrics=f"{RESULTS}/attack/{{model}}/metrics.parquet",
+        code=package("figures"),
+    params:
+        figure="confusion",
+        k=config["attack"]["k_max"],
+        tau=config["attack"]["tau"],
+    log:
+        script_log("figures/{model}/confusion"),
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_rate_by_bin:
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{model}}/rate_by_bin.png",
+            caption="../report/rate_by_bin.rst",
+            category="Figures",
+            subcategory="{model}",
+        ),
+        pdf=f"{RESULTS}/figures/{{model}}/rate_by_bin.pdf",
+    input:
+        scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
+        counts=f"{RESULTS}/search/counts.parquet",
+        code=package("figures"),
+    params:
+        figure="rate_by_bin",
+        k=config["attack"]["k_max"],
+        tau=config["attack"]["tau"],
+    log:
+        script_log("figures/{model}/rate_by_bin"),
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_identities_per_bin:
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{model}}/identities_per_bin.png",
+            caption="../report/identities_per_bin.rst",
+            category="Figures",
+            subcategory="{model}",
+        ),
+        pdf=f"{RESULTS}/figures/{{model}}/identities_per_bin.pdf",
+    input:
+        counts=f"{RESULTS}/search/counts.parquet",
+        code=package("figures"),
+    params:
+        figure="identities_per_bin",
+        k=config["attack"]["k_max"],
+        tau=config["attack"]["tau"],
+    log:
+        script_log("figures/{model}/identities_per_bin"),
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_tpr_heatmap:
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{model}}/tpr_heatmap.png",
+            caption="../report/tpr_heatmap.rst",
+            category="Figures",
+            subcategory="{model}",
+        ),
+        pdf=f"{RESULTS}/figures/{{model}}/tpr_heatmap.pdf",
+    input:
+        scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
+        counts=f"{RESULTS}/search/counts.parquet",
+        code=package("figures"),
+    params:
+        figure="tpr_heatmap",
+        k=config["attack"]["k_max"],
+        tau=config["attack"]["tau"],
+    log:
+        script_log("figures/{model}/tpr_heatmap"),
+    script:
+        "../scripts/figure.py"

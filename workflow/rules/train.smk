@@ -1,0 +1,28 @@
+# CLIP training with open_clip's own trainer, one job per model; torchrun inside when gpu > 1.
+
+
+rule train_clip:
+    output:
+        weights=f"{RESULTS}/models/{{model}}/open_clip_model.safetensors",
+        config=f"{RESULTS}/models/{{model}}/open_clip_config.json",
+        card=f"{RESULTS}/models/{{model}}/card.json",
+    input:
+        shards=training_shards(),
+        stats=expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
+        arch=arch_dir,
+        code=package("trainer", "compat", "models"),
+    params:
+        train=lambda wildcards: config["models"][wildcards.model]["train"],
+        arch=lambda wildcards: config["models"][wildcards.model]["arch"],
+        runs=lambda wildcards: f"{RESULTS}/models/{wildcards.model}/runs",
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=lambda wildcards: config["models"][wildcards.model]["train"].get("gpus", 0),
+    log:
+        script_log("train/{model}"),
+    benchmark:
+        "benchmarks/train/{model}.tsv"
+    script:
+        "../scripts/train.py"

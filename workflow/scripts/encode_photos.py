@@ -1,0 +1,20 @@
+import numpy as np
+
+from idia.attack import encode_photos
+from idia.identities import photo_table, read_identities
+from idia.models import load_clip
+from idia.smk import log_to
+
+log_to(snakemake.log[0])
+photos = photo_table(read_identities(snakemake.input.identities))
+clip = load_clip(**snakemake.params.model, device=snakemake.params.device)
+emb = encode_photos(
+    clip.model,
+    clip.preprocess,
+    list(photos["path"]),
+    batch_size=snakemake.params.batch_size,
+    device=clip.device,
+)
+np.save(snakemake.output.emb, emb)
+photos.to_parquet(snakemake.output.photos, index=False)
+print(f"{clip.name}: encoded {len(photos)} photos of {photos['person_id'].nunique()} identities")

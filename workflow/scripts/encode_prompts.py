@@ -1,0 +1,22 @@
+import numpy as np
+import pandas as pd
+
+from idia.attack import PAPER_TEMPLATES, encode_prompts
+from idia.models import load_clip
+from idia.smk import log_to
+
+log_to(snakemake.log[0])
+templates = snakemake.params.templates
+templates = list(PAPER_TEMPLATES) if templates == "paper" else list(templates)
+clip = load_clip(**snakemake.params.model, device=snakemake.params.device)
+names = list(pd.read_parquet(snakemake.input.candidates)["name"])
+emb = encode_prompts(
+    clip.model,
+    clip.tokenizer,
+    names,
+    templates,
+    batch_size=snakemake.params.batch_size,
+    device=clip.device,
+)
+np.save(snakemake.output[0], emb)
+print(f"{clip.name}: encoded {len(templates)} x {len(names)} prompts -> {emb.shape}")
