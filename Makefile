@@ -32,5 +32,4 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
 clean:
-	rm -rf results logs .snakemake benchmarks/world benchmarks/download benchmarks/search \
-		benchmarks/train benchmarks/attack
+	rm -rf results logs .snakemake

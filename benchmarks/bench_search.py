@@ -98,11 +98,10 @@ def make_world(n_captions: int, n_names: int, seed: int) -> tuple[list[str], pd.
     return captions, names_df, truth
 
 
-def time_ours(path: Path, names: pd.DataFrame, threads: int) -> tuple[float, pd.Series]:
+def time_ours(path: Path, names: pd.DataFrame, threads: int) -> tuple[float, pd.DataFrame]:
     t0 = time.perf_counter()
     hits = search_shard(path, names, match="word", threads=threads)
-    dt = time.perf_counter() - t0
-    return dt, hits.groupby("person_id").size()
+    return time.perf_counter() - t0, hits
 
 
 def time_paper(
@@ -146,7 +145,7 @@ def time_grep(txt: Path, names: pd.DataFrame, work: Path) -> tuple[float, pd.Ser
     return dt, pd.Series(counts, dtype="int64")
 
 
-def compare(label: str, ours: pd.Series, other: pd.Series, ids, scale: float = 1.0) -> int:
+def compare(label: str, ours: pd.Series, other: pd.Series, ids) -> int:
     bad = 0
     for pid in ids:
         a, b = int(ours.get(pid, 0)), int(other.get(pid, 0))
@@ -187,15 +186,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.threads} threads for DuckDB, {os.cpu_count()} cores"
     )
 
-    t_ours, ours = time_ours(path, names, args.threads)
+    t_ours, hits = time_ours(path, names, args.threads)
+    ours = hits.groupby("person_id").size()
     truth_s = pd.Series(truth, dtype="int64")
     ids = list(names["person_id"])
     compare("planted truth", ours, truth_s, ids)
 
     sample = min(args.paper_sample, args.captions)
     t_norm, t_loop, paper, n_sub = time_paper(captions, names, sample)
-    ours_sub = search_shard(path, names, threads=args.threads)
-    ours_sub = ours_sub[ours_sub["row"] < n_sub].groupby("person_id").size()
+    ours_sub = hits[hits["row"] < n_sub].groupby("person_id").size()
     compare(f"per-name loop (first {n_sub} captions)", ours_sub, paper, ids)
     scale = args.captions / n_sub
     t_paper = (t_norm + t_loop) * scale
@@ -208,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     grep = time_grep(txt, names, work)
     if grep is not None:
         t_grep, grep_counts = grep
-        plain = [p for p, n in zip(names["person_id"], names["name"]) if n.replace(" ", "").isalnum()]
+        plain = [
+            p for p, n in zip(names["person_id"], names["name"]) if n.replace(" ", "").isalnum()
+        ]
         compare("grep (names without punctuation)", ours, grep_counts, plain)
         rows.append(("GNU grep -F -w -i -o | sort | uniq -c", t_grep, 1, "counts per name"))
 

@@ -110,10 +110,13 @@ def _random_world(rng, n_persons=7, n_templates=5, n_names=4, photos=(2, 9)):
     return pred, person_of_photo, true_of_person, counts
 
 
-@pytest.mark.parametrize("world_seed", [0, 1, 2, 3])
-def test_sweep_equals_reference_loop(world_seed):
+@pytest.mark.parametrize(
+    ("world_seed", "n_names"),
+    [(0, 4), (1, 4), (2, 3), (3, 12), (4, 60)],  # few names: frequent ties; many: singletons
+)
+def test_sweep_equals_reference_loop(world_seed, n_names):
     rng = np.random.default_rng(world_seed)
-    pred, pop, true, counts = _random_world(rng, photos=(3, 10))
+    pred, pop, true, counts = _random_world(rng, n_names=n_names, photos=(3, 10))
     ks = [1, 2, 3, int(counts.min())]
     got = sweep(pred, pop, true, ks, n_draws=6, seed=11)
     assert got.dtype == np.int16
@@ -123,7 +126,7 @@ def test_sweep_equals_reference_loop(world_seed):
 
 def test_sweep_clamp_equals_reference_loop():
     rng = np.random.default_rng(5)
-    pred, pop, true, counts = _random_world(rng, photos=(2, 6))
+    pred, pop, true, _ = _random_world(rng, photos=(2, 6))
     ks = [1, 3, 8]
     got = sweep(pred, pop, true, ks, n_draws=4, seed=3, short="clamp")
     np.testing.assert_array_equal(got, _sweep_loop(pred, pop, true, ks, 4, 3, clamp=True))
@@ -133,7 +136,7 @@ def test_sweep_clamp_equals_reference_loop():
 
 def test_sweep_is_seeded():
     rng = np.random.default_rng(9)
-    pred, pop, true, counts = _random_world(rng, n_persons=10, photos=(8, 12))
+    pred, pop, true, _ = _random_world(rng, n_persons=10, photos=(8, 12))
     ks = [2, 3, 5]
     a = sweep(pred, pop, true, ks, n_draws=20, seed=1)
     b = sweep(pred, pop, true, ks, n_draws=20, seed=1)
@@ -144,7 +147,7 @@ def test_sweep_is_seeded():
 
 def test_sweep_person_result_independent_of_other_persons():
     rng = np.random.default_rng(4)
-    pred, pop, true, counts = _random_world(rng, n_persons=6, photos=(5, 8))
+    pred, pop, true, _ = _random_world(rng, n_persons=6, photos=(5, 8))
     full = sweep(pred, pop, true, [1, 3, 5], n_draws=5, seed=7)
     # change every other person's predictions and the order of their photos: person 2 keeps
     # its scores (its own photos stay in the same relative order)

@@ -295,3 +295,15 @@ def test_report_intro_renders(track):
     assert "Identity Inference Attack" in html
     assert f"τ = {config['attack']['tau']}" in html
     assert ("embedded synthetic world" in html) == (track == "world")
+
+
+def test_error_bars_stay_within_rates():
+    err = figures._clipped_err(np.array([0.05, 0.5, 0.97]), np.array([0.1, 0.1, np.nan]))
+    np.testing.assert_allclose(err, [[0.05, 0.1, 0.0], [0.1, 0.1, 0.0]])
+
+
+def test_k_ticks_thin_long_sweeps_to_round_values():
+    pos, labels = figures._k_ticks(np.arange(1, 31))
+    assert labels == ["1", "5", "10", "15", "20", "25", "30"]
+    assert pos.tolist() == [0, 4, 9, 14, 19, 24, 29]
+    assert figures._k_ticks(np.array([1, 2, 5]))[1] == ["1", "2", "5"]

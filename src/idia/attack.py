@@ -301,37 +301,69 @@ def vote_scores(preds: np.ndarray, true) -> int:
     return int(template_correct(preds.T, true).sum())
 
 
-def _draw_masks(
-    seed: int, person: int, k: int, m: int, n_draws: int, *, clamp: bool = False
-) -> np.ndarray:
-    """Boolean ``[n_draws, m]``: each row marks a uniformly random k-subset of m photos.
+def _draw_uniforms(seed: int, person: int, k: int, n_draws: int, m: int) -> np.ndarray:
+    """The random numbers behind the draws of one (person, k): ``[n_draws, m]`` in [0, 1).
 
     The generator is derived from (seed, person, k) alone, so a person's draws do not depend on
     which other persons or ks are processed, nor in which order.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, person, k]))
+    return rng.random((n_draws, m))
+
+
+def _draw_masks(
+    seed: int, person: int, k: int, m: int, n_draws: int, *, clamp: bool = False
+) -> np.ndarray:
+    """Boolean ``[n_draws, m]``: each row marks a uniformly random k-subset of the m photos.
+
+    Row d takes the photos holding the k smallest of m i.i.d. uniforms (a random permutation's
+    first k). With ``clamp`` a k above m takes all photos.
     """
     if k > m:
         if not clamp:
             raise ValueError(f"person {person} has {m} photos, fewer than k = {k}")
         return np.ones((n_draws, m), dtype=bool)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, person, k]))
-    ranks = rng.random((n_draws, m)).argsort(axis=1).argsort(axis=1)
+    ranks = _draw_uniforms(seed, person, k, n_draws, m).argsort(axis=1).argsort(axis=1)
     return ranks < k
 
 
-def _relabel(pred: np.ndarray, true: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Predictions ``[m, T]`` → (is_true ``[m, T]``, compact label of non-true values, #labels).
+def _group_masks(seed: int, persons: np.ndarray, ks: list[int], n_draws: int, m: int):
+    """``_draw_masks`` for many persons with m photos each, as one ``[g, K, D, m]`` array."""
+    n_k = len(ks)
+    drawn = [i for i, k in enumerate(ks) if k <= m]
+    masks = np.ones((len(persons), n_k, n_draws, m), dtype=bool)  # k > m: clamped to all photos
+    if drawn:
+        u = np.stack(
+            [
+                np.stack([_draw_uniforms(seed, int(p), ks[i], n_draws, m) for i in drawn])
+                for p in persons
+            ]
+        )  # [g, K', D, m]
+        perm = u.argsort(axis=-1)
+        ranks = np.empty_like(perm)
+        np.put_along_axis(ranks, perm, np.arange(m), axis=-1)
+        k_arr = np.asarray([ks[i] for i in drawn])[None, :, None, None]
+        masks[:, drawn] = ranks < k_arr
+    return masks
 
-    Labels are 0..U-1 per template (U = largest number of distinct wrong names in a template);
-    true-name entries get label -1. This keeps the one-hot vote tensor small.
+
+def _relabel(pred: np.ndarray, true: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Predictions ``[m, T]`` → (is_true ``[m, T]``, compact labels ``[m, T]``, #labels).
+
+    Only wrong names predicted for at least two of the person's photos get a label 0..U-1
+    (per template; U is the largest such count over templates); all other entries get -1.
+    A wrong name seen once can never beat a true name with two votes, and a true name with
+    one vote wins only in a one-photo subset, so the vote tensor needs just these labels.
     """
     m = pred.shape[0]
     is_true = pred == true
     eq = pred[:, None, :] == pred[None, :, :]  # [m, m, T]
     first = eq.argmax(axis=1)  # [m, T]: index of the first photo with the same prediction
-    is_first = (first == np.arange(m)[:, None]) & ~is_true
+    frequent = (eq.sum(axis=1) >= 2) & ~is_true
+    is_first = (first == np.arange(m)[:, None]) & frequent
     order = np.cumsum(is_first, axis=0) - 1  # compact id at first occurrences
     label = np.take_along_axis(order, first, axis=0)
-    label[is_true] = -1
+    label[~frequent] = -1
     n_labels = int(is_first.sum(axis=0).max(initial=0))
     return is_true, label, n_labels
 
@@ -358,7 +390,7 @@ def sweep(
     all draws of such a k are identical). A person with no photos at all is always an error.
 
     Votes are counted as one batched matrix product per group of persons with equal photo
-    count: draw masks ``[K*D, m]`` times one-hot predictions ``[m, T*U]``.
+    count: draw masks ``[K*D, m]`` times one-hot predictions ``[m, T*U]`` (see ``_relabel``).
     """
     pred = np.asarray(pred)
     person_of_photo = np.asarray(person_of_photo)
@@ -397,43 +429,38 @@ def sweep(
             f"{short_persons.size} person(s) have fewer photos than the largest k = {k_max}: "
             f"{listing}; lower the ks, add photos, or use short='clamp'"
         )
-    clamp = short == "clamp"
-
+    # From here on a k above m can only mean short="clamp": _group_masks then takes all photos.
     n_k = len(ks)
     out = np.zeros((n_persons, n_k, n_draws), dtype=np.int16)
     order = np.argsort(person_of_photo, kind="stable")  # photos grouped by person, in input order
     starts = np.concatenate([[0], np.cumsum(counts)])
     for m in np.unique(counts):
+        m = int(m)
         group = np.flatnonzero(counts == m)
-        # Per person: draw masks [K*D, m] and vote tensors; batched over chunks of the group.
-        masks, hits, others, n_lab = [], [], [], []
-        for p in group:
-            rows = order[starts[p] : starts[p + 1]]
-            p_pred = pred[rows]
-            is_true, label, n_labels = _relabel(p_pred, true_of_person[p])
-            mask = np.concatenate(
-                [_draw_masks(int(seed), int(p), k, int(m), n_draws, clamp=clamp) for k in ks]
-            )
-            masks.append(mask)
-            hits.append(is_true)
-            others.append(label)
-            n_lab.append(n_labels)
-        n_u = max(max(n_lab), 1)
-        per_person = n_k * n_draws * n_templates * (n_u + 1)
+        relabeled = [
+            _relabel(pred[order[starts[p] : starts[p + 1]]], true_of_person[p]) for p in group
+        ]
+        n_u = max(r[2] for r in relabeled)
+        per_person = n_k * n_draws * (m + n_templates * (n_u + 2))
         step = max(1, chunk_elems // per_person)
         for s in range(0, len(group), step):
-            sl = slice(s, s + step)
-            mask = np.stack(masks[sl]).astype(np.float32)  # [g, K*D, m]
-            hit = np.stack(hits[sl]).astype(np.float32)  # [g, m, T]
-            label = np.stack(others[sl])  # [g, m, T]
-            onehot = (label[..., None] == np.arange(n_u)).astype(np.float32)  # [g, m, T, U]
-            g = mask.shape[0]
+            persons = group[s : s + step]
+            part = relabeled[s : s + step]
+            g = len(persons)
+            mask = _group_masks(int(seed), persons, ks, n_draws, m)
+            mask = mask.reshape(g, n_k * n_draws, m).astype(np.float32)  # [g, K*D, m]
+            hit = np.stack([r[0] for r in part]).astype(np.float32)  # [g, m, T]
             n_true = mask @ hit  # [g, K*D, T]
-            n_other = (mask @ onehot.reshape(g, m, n_templates * n_u)).reshape(
-                g, -1, n_templates, n_u
-            )
-            correct = (n_true > n_other.max(axis=-1)) & (n_true > 0)
-            out[group[sl]] = correct.sum(axis=-1).reshape(g, n_k, n_draws)
+            if n_u:
+                label = np.stack([r[1] for r in part])  # [g, m, T]
+                onehot = (label[..., None] == np.arange(n_u)).astype(np.float32)
+                n_other = mask @ onehot.reshape(g, m, n_templates * n_u)
+                n_other = n_other.reshape(g, -1, n_templates, n_u).max(axis=-1)
+            else:
+                n_other = np.zeros_like(n_true)
+            single = mask.sum(axis=-1, keepdims=True) == 1  # one-photo subsets
+            correct = (n_true > n_other) & ((n_true >= 2) | ((n_true == 1) & single))
+            out[persons] = correct.sum(axis=-1).reshape(g, n_k, n_draws)
     return out
 
 
@@ -494,9 +521,7 @@ def metrics_table(
 
 def summarize(metrics_df: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd over draws (ddof=1; 0 with a single draw) of each rate, per k."""
-    long = metrics_df.melt(
-        id_vars=["k", "draw"], value_vars=list(RATE_COLUMNS), var_name="metric"
-    )
+    long = metrics_df.melt(id_vars=["k", "draw"], value_vars=list(RATE_COLUMNS), var_name="metric")
     grouped = long.groupby(["k", "metric"], sort=False)["value"]
     out = grouped.agg(mean="mean", sd=lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0)
     out = out.reset_index()

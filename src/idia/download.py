@@ -11,6 +11,8 @@ import contextlib
 import functools
 import json
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -58,7 +60,7 @@ def url_table(shard: str | Path, base_url: str) -> pd.DataFrame:
 
 
 def download_shard(
-    url_list: str | Path,
+    urls: pd.DataFrame,
     out_dir: str | Path,
     *,
     processes: int = 1,
@@ -66,7 +68,7 @@ def download_shard(
     timeout: int = 10,
     retries: int = 0,
 ) -> dict:
-    """Download one parquet of (url, caption, source_key) into one webdataset shard.
+    """Download a table of (url, caption, source_key) into one webdataset shard.
 
     Writes ``out_dir/00000.tar`` and ``00000.parquet`` (every input row with its status) and
     returns img2dataset's counts. Failed URLs are counted, not fatal.
@@ -75,29 +77,35 @@ def download_shard(
     from img2dataset import download
 
     out_dir = Path(out_dir)
-    n_rows = len(pd.read_parquet(url_list, columns=["url"]))
+    n_rows = len(urls)
     if n_rows == 0:
-        raise ValueError(f"{url_list}: no rows to download")
-    download(
-        url_list=str(url_list),
-        output_folder=str(out_dir),
-        input_format="parquet",
-        url_col="url",
-        caption_col="caption",
-        save_additional_columns=["source_key"],
-        output_format="webdataset",
-        resize_mode="no",
-        number_sample_per_shard=n_rows,
-        processes_count=processes,
-        thread_count=threads,
-        timeout=timeout,
-        retries=retries,
-        compute_hash=None,
-        extract_exif=False,
-        disallowed_header_directives=[],
-        incremental_mode="overwrite",
-        enable_wandb=False,
-    )
+        raise ValueError(f"no rows to download into {out_dir}")
+    # Start from an empty folder (img2dataset's own "overwrite" mode deletes its temp files).
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    with tempfile.TemporaryDirectory(prefix="idia-urls-") as tmp:
+        url_list = Path(tmp) / "urls.parquet"
+        urls.to_parquet(url_list, index=False)
+        download(
+            url_list=str(url_list),
+            output_folder=str(out_dir),
+            input_format="parquet",
+            url_col="url",
+            caption_col="caption",
+            save_additional_columns=["source_key"],
+            output_format="webdataset",
+            resize_mode="no",
+            number_sample_per_shard=n_rows,
+            processes_count=processes,
+            thread_count=threads,
+            timeout=timeout,
+            retries=retries,
+            compute_hash=None,
+            extract_exif=False,
+            disallowed_header_directives=[],
+            incremental_mode="incremental",
+            enable_wandb=False,
+        )
     stats_path = out_dir / "00000_stats.json"
     if not stats_path.exists():
         raise RuntimeError(f"img2dataset wrote no stats in {out_dir}; see the log above")

@@ -234,6 +234,16 @@ def _clipped_err(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return np.vstack([np.minimum(sd, mean), np.minimum(sd, 1.0 - mean)]).clip(min=0.0)
 
 
+def _k_ticks(ks: np.ndarray, most: int = MAX_ANNOTATED_COLUMNS) -> tuple[np.ndarray, list[str]]:
+    """Column positions and labels for at most ``most`` ticks, on round values of k."""
+    if len(ks) <= most:
+        return np.arange(len(ks)), [str(k) for k in ks]
+    span = max(int(ks.max()) - int(ks.min()), 1)
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 10**9) if span / s < most)
+    keep = (ks % step == 0) | (np.arange(len(ks)) == 0)
+    return np.flatnonzero(keep), [str(k) for k in ks[keep]]
+
+
 def _sd(values: pd.Series) -> float:
     # One draw has no spread; show none rather than NaN.
     return float(values.std(ddof=1)) if len(values) > 1 else 0.0
@@ -487,7 +497,8 @@ def plot_tpr_heatmap(
     annotate = n_cols <= MAX_ANNOTATED_COLUMNS
 
     with _style(), matplotlib.rc_context({"axes.grid": False}):
-        fig = _figure(max(4.8, 1.8 + 0.55 * n_cols), max(3.2, 1.4 + 0.4 * n_rows))
+        width = max(4.8, 1.8 + 0.55 * n_cols) if annotate else 7.2
+        fig = _figure(width, max(3.2, 1.4 + 0.4 * n_rows))
         ax = fig.subplots()
         values = matrix.to_numpy(dtype=float)
         image = ax.imshow(values, cmap=RATE_CMAP, vmin=0, vmax=1, origin="lower", aspect="auto")
@@ -497,10 +508,7 @@ def plot_tpr_heatmap(
                     v = values[r, c]
                     colour = "black" if v > 0.6 else "white"
                     ax.text(c, r, f"{v:.2f}", ha="center", va="center", color=colour, fontsize=8)
-        ax.set_xticks(np.arange(n_cols), [str(k) for k in matrix.columns])
-        if not annotate:
-            step = int(np.ceil(n_cols / MAX_ANNOTATED_COLUMNS))
-            ax.set_xticks(np.arange(0, n_cols, step), [str(k) for k in matrix.columns[::step]])
+        ax.set_xticks(*_k_ticks(matrix.columns.to_numpy()))
         ax.set_yticks(np.arange(n_rows), matrix.index.astype(str))
         ax.set_xlabel(K_LABEL)
         ax.set_ylabel(bin_label)

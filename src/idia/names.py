@@ -11,7 +11,7 @@ import csv
 import importlib
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ def _clean(values) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _provider_lists(locale: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     try:
         module = importlib.import_module(f"faker.providers.person.{locale}")
@@ -92,9 +92,7 @@ class _UniqueNames:
         return True
 
 
-def world_names(
-    n: int, seed: int, locales: list[str] | None = None
-) -> list[tuple[str, str]]:
+def world_names(n: int, seed: int, locales: list[str] | None = None) -> list[tuple[str, str]]:
     """n unique (full name, gender) pairs, gender-balanced, mostly en_US with awkward spellings.
 
     Awkward names (accents, apostrophes, hyphens) are included on purpose so that every stage that
@@ -129,9 +127,11 @@ def world_names(
             break
         kind = kinds_wanted[0]
         for _ in range(2000):
-            locale = others[rng.integers(len(others))] if kind != 1 else locales[
-                rng.integers(len(locales))
-            ]
+            locale = (
+                others[rng.integers(len(others))]
+                if kind != 1
+                else locales[rng.integers(len(locales))]
+            )
             name = draw(locale, gender)
             if name and _is_awkward(name)[kind] and unique.add(name):
                 names.append((name, gender))

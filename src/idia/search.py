@@ -20,8 +20,10 @@ overlapping names counts for both.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import re
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,37 +68,56 @@ _WS_RANGES = [
 
 
 def _re2_class(ranges: list[tuple[int, int]]) -> str:
-    return "".join(
-        f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges
-    )
+    return "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
 
 
 def _py_class(ranges: list[tuple[int, int]]) -> str:
-    return "".join(
-        f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges
-    )
+    return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
 
 
 _WS_RE2 = _re2_class(_WS_RANGES)
 _WS_PY = _py_class(_WS_RANGES)
-# Word characters: letters, digits (all numbers), underscore. RE2's ``\w`` is ASCII-only.
-_TOKEN_RE2 = f"[\\pL\\pN_]+|[^\\pL\\pN_{_WS_RE2}]"
+_WS_RUN_PY = re.compile(f"[{_WS_PY}]+")
+_TOKEN_PY = re.compile(f"\\w+|[^\\w{_WS_PY}]")
+# The same set without the plain space, which needs no rewriting before the split.
+_WS_NOSPACE_RE2 = _WS_RE2.replace("\\x{1c}-\\x{20}", "\\x{1c}-\\x{1f}")
+# A token character: a letter, a number or the underscore (RE2's ``\w`` is ASCII-only).
+_PUNCT_RE2 = f"([^\\pL\\pN_{_WS_RE2}])"
 _WS_RUN_RE2 = f"[{_WS_RE2}]+"
 
+
 # The one definition of normalization and tokenization, applied to names and captions alike.
-# Whitespace collapse does not change the tokens; it only makes normalized text readable.
-
-
 def _norm_sql(x: str) -> str:
     return f"strip_accents(lower({x}))"
 
 
 def _tokens_sql(x: str) -> str:
-    return f"regexp_extract_all({_norm_sql(x)}, '{_TOKEN_RE2}')"
+    """Tokens: runs of token characters, and every other non-space character on its own.
+
+    Spelled as "space out the punctuation, then split on spaces", which is about three times
+    faster in DuckDB than ``regexp_extract_all`` with the equivalent pattern.
+    """
+    spaced = f"regexp_replace({_norm_sql(x)}, '{_PUNCT_RE2}', ' \\1 ', 'g')"
+    spaces = f"regexp_replace({spaced}, '[{_WS_NOSPACE_RE2}]', ' ', 'g')"
+    return f"list_filter(string_split({spaces}, ' '), lambda s: s <> '')"
 
 
 def _normalize_sql(x: str) -> str:
     return f"trim(regexp_replace({_norm_sql(x)}, '{_WS_RUN_RE2}', ' ', 'g'), ' ')"
+
+
+def _ngrams_sql(tokens: str, lengths: list[int]) -> str:
+    """All contiguous k-token sequences for k in ``lengths``, tokens joined by one space."""
+    parts = []
+    for k in lengths:
+        if k == 1:
+            parts.append(tokens)
+            continue
+        joined = ", ".join(f"{tokens}[i + {j}]" if j else f"{tokens}[i]" for j in range(k))
+        parts.append(
+            f"list_transform(range(1, len({tokens}) - {k - 2}), lambda i: concat_ws(' ', {joined}))"
+        )
+    return parts[0] if len(parts) == 1 else f"list_concat({', '.join(parts)})"
 
 
 def _strip_marks(text: str) -> str:
@@ -111,18 +132,13 @@ def normalize(text: str) -> str:
     Lower-cases character by character (as DuckDB does: no context-dependent final sigma),
     strips combining marks, and collapses whitespace.
     """
-    import re
-
     lowered = "".join(c.lower() for c in text)
-    return re.sub(f"[{_WS_PY}]+", " ", _strip_marks(lowered)).strip(" ")
+    return _WS_RUN_PY.sub(" ", _strip_marks(lowered)).strip(" ")
 
 
 def tokenize(text: str) -> list[str]:
-    """Python mirror of the DuckDB tokenization of normalized text."""
-    import re
-
-    word = r"[^\W]"  # letters, digits and underscore in Python's Unicode sense
-    return re.findall(f"{word}+|[^\\w{_WS_PY}]", normalize(text))
+    """Python mirror of the DuckDB tokenization (``\\w`` is letters, numbers and ``_`` here)."""
+    return _TOKEN_PY.findall(normalize(text))
 
 
 def _connect(threads: int, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -171,7 +187,9 @@ def _prepare_names(con: duckdb.DuckDBPyConnection, names: pd.DataFrame, match: s
     if len(empty):
         raise ValueError(
             "names that are empty after normalization (they would match every caption): "
-            + ", ".join(f"person_id={p!r} name={n!r}" for p, n in empty[["person_id", "name"]].values)
+            + ", ".join(
+                f"person_id={p!r} name={n!r}" for p, n in empty[["person_id", "name"]].values
+            )
         )
     _raise_duplicates(prepared, prepared["key"], "equal after normalization")
     prepared["n"] = prepared["tokens"].map(len).astype("int64")
@@ -195,7 +213,9 @@ def _raise_duplicates(names: pd.DataFrame, key: pd.Series, how: str) -> None:
     )
 
 
-def _caption_stats(con: duckdb.DuckDBPyConnection, path: str, col: str, caption_col: str) -> tuple[int, int]:
+def _caption_stats(
+    con: duckdb.DuckDBPyConnection, path: str, col: str, caption_col: str
+) -> tuple[int, int]:
     """(rows, NULL captions), from the parquet footer unless it lacks null counts."""
     meta = con.execute(
         """SELECT sum(row_group_num_rows), sum(stats_null_count), count(*),
@@ -237,6 +257,9 @@ def search_shard(
             f"{path}: no caption column {caption_col!r}; the file has columns {schema.names}. "
             "Set the caption column name in the config."
         )
+    ctype = schema.field(caption_col).type
+    if not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)):
+        raise ValueError(f"{path}: caption column {caption_col!r} holds {ctype}, not text")
     con = _connect(threads, memory_limit)
     try:
         lengths = _prepare_names(con, names, match)
@@ -253,7 +276,6 @@ def search_shard(
                 JOIN _names n ON contains(c.caption, n.name)
             """
         else:
-            ns = ", ".join(str(n) for n in lengths)
             tokens = _tokens_sql(col)
             sql = f"""
                 WITH c AS (
@@ -261,10 +283,7 @@ def search_shard(
                     FROM {src} WHERE {col} IS NOT NULL
                 ),
                 g AS (
-                    SELECT row, unnest(flatten(list_transform([{ns}], lambda k:
-                        list_transform(range(1, len(t) - k + 2),
-                                       lambda i: array_to_string(t[i:i + k - 1], ' '))))) AS key
-                    FROM c
+                    SELECT row, unnest({_ngrams_sql("t", lengths)}) AS key FROM c
                 )
                 SELECT DISTINCT n.person_id, g.row FROM g JOIN _names n USING (key)
             """
@@ -321,7 +340,7 @@ def occurrence_bins(
         raise ValueError(f"occurrence bin edges need at least two values, got {edges}")
     if any(math.isnan(e) for e in edges):
         raise ValueError(f"occurrence bin edges contain NaN: {edges}")
-    if any(b <= a for a, b in zip(edges, edges[1:])):
+    if any(b <= a for a, b in itertools.pairwise(edges)):
         raise ValueError(f"occurrence bin edges must increase strictly, got {edges}")
     if edges[0] <= 0:
         raise ValueError(
@@ -332,7 +351,7 @@ def occurrence_bins(
             f"{len(edges) - 1} occurrence bins need {len(edges) - 1} labels, got {list(labels)}"
         )
     bins = []
-    for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         if labels is not None:
             label = str(labels[i])
         elif math.isinf(hi):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -105,6 +106,8 @@ class FaceParams:
     hair_color: tuple[int, int, int]
     hair_style: int  # 0 bald .. 7, see _draw_hair
     hair_volume: float
+    hairline: float  # forehead top, in face half-heights above the centre (negative)
+    hair_part: float  # side-part direction, -1 or 1
     eye_color: tuple[int, int, int]
     eye_spacing: float
     eye_size: float
@@ -153,18 +156,20 @@ def sample_identity(rng: np.random.Generator, gender: str | None = None) -> Face
     beard = int(rng.choice(5, p=[0.45, 0.15, 0.15, 0.15, 0.10])) if male else 0
     return FaceParams(
         skin=_pick(rng, SKIN_TONES),
-        face_width=float(u(0.20, 0.27)),
+        face_width=float(u(0.22, 0.28)),
         face_ratio=float(u(1.12, 1.42)),
         squareness=float(rng.choice([2.0, 2.0, 2.6, 3.4])),
         chin_taper=float(u(0.0, 0.35)),
         hair_color=hair_color,
         hair_style=hair_style,
-        hair_volume=float(u(0.8, 1.25)),
+        hair_volume=float(u(0.85, 1.2)),
+        hairline=float(u(-0.92, -0.78)),
+        hair_part=float(rng.choice([-1.0, 1.0])),
         eye_color=_pick(rng, EYE_COLORS),
         eye_spacing=float(u(0.36, 0.50)),
         eye_size=float(u(0.14, 0.21)),
         eye_open=float(u(0.42, 0.72)),
-        eye_y=float(u(-0.20, -0.06)),
+        eye_y=float(u(-0.12, 0.0)),
         eye_tilt=float(u(-0.12, 0.12)),
         brow_thickness=float(u(0.035, 0.085)),
         brow_arch=float(u(-0.02, 0.08)),
@@ -194,20 +199,24 @@ def sample_identity(rng: np.random.Generator, gender: str | None = None) -> Face
 # --------------------------------------------------------------------------- drawing helpers
 
 _AA = cv2.LINE_AA
+_LIGHT_K = 0.85
+_DARK_BOOST = 1.0
+_EYE_WHITE_MIX = 0.3
+LIGHT_DOWN = 4  # the light map is drawn at 1/4 of the canvas and blurred: soft shading is cheap
 
 
 def _c(color) -> tuple[int, ...]:
-    if np.isscalar(color):
-        return (int(np.clip(color, 0, 255)),)
-    return tuple(int(np.clip(v, 0, 255)) for v in color)
+    if isinstance(color, (int, float, np.integer, np.floating)):
+        return (int(min(255.0, max(0.0, float(color)))),)
+    return tuple(int(min(255.0, max(0.0, float(v)))) for v in color)
 
 
-def _scale_color(color, f: float) -> tuple[int, int, int]:
-    return _c(np.asarray(color, dtype=np.float64) * f)
+def _scale_color(color, f: float) -> tuple[int, ...]:
+    return _c([float(v) * f for v in color])
 
 
-def _mix(a, b, t: float) -> tuple[int, int, int]:
-    return _c(np.asarray(a, dtype=np.float64) * (1 - t) + np.asarray(b, dtype=np.float64) * t)
+def _mix(a, b, t: float) -> tuple[int, ...]:
+    return _c([float(x) * (1 - t) + float(y) * t for x, y in zip(a, b)])
 
 
 def _pts(points) -> list[np.ndarray]:
@@ -217,14 +226,25 @@ def _pts(points) -> list[np.ndarray]:
 def _ellipse(img, center, axes, color, angle=0.0, start=0, end=360, thickness=-1):
     cv2.ellipse(
         img,
-        (int(round(center[0])), int(round(center[1]))),
-        (max(1, int(round(axes[0]))), max(1, int(round(axes[1])))),
+        (round(float(center[0])), round(float(center[1]))),
+        (max(1, round(float(axes[0]))), max(1, round(float(axes[1])))),
         float(angle),
         start,
         end,
         _c(color),
-        thickness if thickness < 0 else max(1, int(round(thickness))),
+        thickness if thickness < 0 else max(1, round(float(thickness))),
         _AA,
+    )
+
+
+def _light(light, center, axes, delta, angle=0.0):
+    """Add a soft highlight (delta > 0) or shadow (delta < 0) to the light map."""
+    _ellipse(
+        light,
+        (center[0] / LIGHT_DOWN, center[1] / LIGHT_DOWN),
+        (axes[0] / LIGHT_DOWN, axes[1] / LIGHT_DOWN),
+        128 + delta,
+        angle,
     )
 
 
@@ -236,33 +256,33 @@ def _curve(x0, x1, y, bend, n=12) -> np.ndarray:
     return np.stack([xs, ys], axis=1)
 
 
+@lru_cache(maxsize=16)
+def _checker(w: int, cell: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:w, 0:w] // cell
+    return ((yy + xx) % 2).astype(bool)
+
+
 def _background(canvas: np.ndarray, rng: np.random.Generator) -> None:
     """Fill with a muted colour, gradient or simple pattern (varies per photo)."""
     w = canvas.shape[0]
     base = rng.uniform(40, 230, size=3)
     other = np.clip(base + rng.uniform(-70, 70, size=3), 0, 255)
     kind = int(rng.integers(5))
-    if kind == 0:
-        canvas[:] = _c(base)
-    elif kind == 1:
-        t = np.linspace(0.0, 1.0, w)[:, None, None]
-        grad = base * (1 - t) + other * t
+    canvas[:] = _c(base)
+    if kind == 1:
+        t = np.linspace(0.0, 1.0, w, dtype=np.float32)[:, None, None]
+        grad = base.astype(np.float32) * (1 - t) + other.astype(np.float32) * t
         if rng.random() < 0.5:
             grad = grad.transpose(1, 0, 2)
         canvas[:] = np.broadcast_to(grad, canvas.shape).astype(np.uint8)
     elif kind == 2:  # stripes
-        canvas[:] = _c(base)
         period = int(rng.integers(w // 10, w // 4))
         for x in range(0, 2 * w, period):
             cv2.line(canvas, (x, 0), (x - w, w), _c(other), period // 3, _AA)
     elif kind == 3:  # checks
         cell = int(rng.integers(w // 8, w // 3))
-        yy, xx = np.mgrid[0:w, 0:w] // cell
-        mask = ((yy + xx) % 2).astype(bool)
-        canvas[:] = _c(base)
-        canvas[mask] = _c(other)
-    else:  # soft blobs (indoor bokeh)
-        canvas[:] = _c(base)
+        canvas[_checker(w, cell)] = _c(other)
+    elif kind == 4:  # soft blobs (indoor bokeh)
         for _ in range(int(rng.integers(3, 7))):
             cv2.circle(
                 canvas,
@@ -274,7 +294,7 @@ def _background(canvas: np.ndarray, rng: np.random.Generator) -> None:
             )
 
 
-def _face_polygon(cx, cy, a, b, squareness, taper, n=48) -> np.ndarray:
+def _face_polygon(cx, cy, a, b, squareness, taper, n=40) -> np.ndarray:
     t = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
     c, s = np.cos(t), np.sin(t)
     e = 2.0 / squareness
@@ -285,98 +305,79 @@ def _face_polygon(cx, cy, a, b, squareness, taper, n=48) -> np.ndarray:
     return np.stack([cx + x, cy + y], axis=1)
 
 
+# Per hair style: (cap half-width / a, cap half-height / b, sideburn height / b, back hair).
+_HAIR = {
+    1: (1.04, 0.80, -0.55, None),  # short crop
+    2: (1.08, 0.85, -0.50, "long"),  # long straight
+    3: (1.06, 0.85, -0.55, None),  # bangs
+    4: (1.10, 0.85, -0.50, "bob"),  # bob
+    5: (1.05, 0.82, -0.55, None),  # side part
+    6: (1.04, 0.80, -0.55, "bun"),  # bun
+    7: (1.12, 0.95, -0.50, "afro"),  # big curls
+}
+
+
 def _draw_hair_back(img, p: FaceParams, cx, cy, a, b, color) -> None:
     """Hair behind the head: long styles reach the shoulders."""
-    v = p.hair_volume
-    if p.hair_style == 2:  # long straight
-        top = cy - b * 1.05 * v
-        pts = [
-            (cx - a * 1.25 * v, cy - b * 0.3),
-            (cx - a * 1.3 * v, cy + b * 1.35),
-            (cx + a * 1.3 * v, cy + b * 1.35),
-            (cx + a * 1.25 * v, cy - b * 0.3),
-        ]
-        cv2.fillPoly(img, _pts(pts), _c(color), _AA)
-        _ellipse(img, (cx, cy - b * 0.25), (a * 1.25 * v, cy - b * 0.25 - top), color)
-    elif p.hair_style == 4:  # bob
-        _ellipse(img, (cx, cy - b * 0.05), (a * 1.28 * v, b * 1.1 * v), color)
-    elif p.hair_style == 7:  # big curly / afro
-        _ellipse(img, (cx, cy - b * 0.2), (a * 1.5 * v, b * 1.15 * v), color)
-    elif p.hair_style == 6:  # ponytail / bun behind
-        _ellipse(img, (cx, cy - b * 1.05), (a * 0.45, a * 0.4), color)
-
-
-def _draw_hair_front(img, p: FaceParams, cx, cy, a, b, color, dark) -> None:
-    """Hair on top of the face: cap and fringe; darker than the forehead so it frames the face."""
-    v = p.hair_volume
-    style = p.hair_style
-    if style == 0:
+    if p.hair_style not in _HAIR:
         return
-    if style in (1, 2, 4, 6, 7):  # cap with a parting line
-        _ellipse(img, (cx, cy - b * 0.42), (a * 1.04, b * 0.68 * min(v, 1.1)), color, 0, 180, 360)
-        hairline = cy - b * (0.55 if style != 1 else 0.62)
-        pts = _curve(cx - a * 1.02, cx + a * 1.02, hairline, -b * 0.12)
-        pts = np.vstack([pts, [(cx + a * 1.02, cy - b * 0.9), (cx - a * 1.02, cy - b * 0.9)]])
-        cv2.fillPoly(img, _pts(pts), _c(color), _AA)
-        if style in (2, 4):  # side locks down the cheeks
-            for sgn in (-1, 1):
-                pts = [
-                    (cx + sgn * a * 1.06, cy - b * 0.55),
-                    (cx + sgn * a * 0.82, cy - b * 0.45),
-                    (cx + sgn * a * 0.92, cy + b * 0.25),
-                    (cx + sgn * a * 1.12, cy + b * 0.3),
-                ]
-                cv2.fillPoly(img, _pts(pts), _c(color), _AA)
-        if style == 7:
-            for k in range(9):
-                ang = np.pi * (1.05 + 0.9 * k / 8)
-                _ellipse(
-                    img,
-                    (cx + a * 1.05 * np.cos(ang), cy - b * 0.42 + b * 0.75 * np.sin(ang)),
-                    (a * 0.28, a * 0.28),
-                    color,
-                )
-    elif style == 3:  # straight fringe / bangs down to the brows
-        _ellipse(img, (cx, cy - b * 0.42), (a * 1.05, b * 0.7 * v), color, 0, 180, 360)
-        pts = np.vstack(
-            [
-                [(cx - a * 1.0, cy - b * 0.45)],
-                _curve(cx - a * 0.9, cx + a * 0.9, cy - b * 0.42, b * 0.04, 8),
-                [(cx + a * 1.0, cy - b * 0.45), (cx + a, cy - b * 0.9), (cx - a, cy - b * 0.9)],
-            ]
-        )
-        cv2.fillPoly(img, _pts(pts), _c(color), _AA)
-    elif style == 5:  # side-swept
-        _ellipse(img, (cx, cy - b * 0.45), (a * 1.04, b * 0.66 * v), color, 0, 180, 360)
+    v = p.hair_volume
+    back = _HAIR[p.hair_style][3]
+    if back == "long":
         pts = [
-            (cx - a * 1.02, cy - b * 0.45),
-            (cx + a * 0.5, cy - b * 0.72),
-            (cx + a * 1.02, cy - b * 0.38),
-            (cx + a * 1.02, cy - b * 0.9),
-            (cx - a * 1.02, cy - b * 0.9),
+            (cx - a * 1.18 * v, cy - b * 0.3),
+            (cx - a * 1.3 * v, cy + b * 1.3),
+            (cx + a * 1.3 * v, cy + b * 1.3),
+            (cx + a * 1.18 * v, cy - b * 0.3),
         ]
         cv2.fillPoly(img, _pts(pts), _c(color), _AA)
-        cv2.line(
-            img,
-            (int(cx - a * 0.3), int(cy - b * 1.05)),
-            (int(cx - a * 0.2), int(cy - b * 0.6)),
-            _c(dark),
-            2,
-            _AA,
-        )
+    elif back == "bob":
+        _ellipse(img, (cx, cy - b * 0.1), (a * 1.25 * v, b * 1.05), color)
+    elif back == "afro":
+        _ellipse(img, (cx, cy - b * 0.3), (a * 1.45 * v, b * 1.05 * v), color)
+    elif back == "bun":
+        _ellipse(img, (cx, cy - b * 1.0), (a * 0.42, a * 0.38), color)
 
 
-def _draw_eye(img, shade, x, y, rx, ry, tilt, p: FaceParams, skin, look) -> None:
-    socket = _scale_color(skin, 0.72)
-    _ellipse(shade, (x, y - ry * 0.2), (rx * 1.45, ry * 1.9 + rx * 0.25), 150, math.degrees(tilt))
-    _ellipse(img, (x, y), (rx * 1.25, ry * 1.5 + rx * 0.15), socket, math.degrees(tilt))
-    _ellipse(img, (x, y), (rx, ry), (246, 244, 238), math.degrees(tilt))
+def _draw_hair_front(img, p: FaceParams, cx, cy, a, b, color, brow_y) -> None:
+    """Hair over the skull and forehead; it frames the face but stays clear of the brows."""
+    if p.hair_style not in _HAIR:
+        return
+    cap_w, cap_h, side_y, _ = _HAIR[p.hair_style]
+    v = min(p.hair_volume, 1.1)
+    big_a, big_b = a * cap_w * (1 + 0.3 * (v - 1)), b * cap_h * v
+    ccy = cy - b * 0.3
+    t = np.linspace(np.pi, 2 * np.pi, 14)
+    arc = np.stack([cx + big_a * np.cos(t), ccy + big_b * np.sin(t)], axis=1)
+    hair_y = cy + p.hairline * b
+    if p.hair_style == 3:  # bangs: a low straight fringe
+        hair_y = max(hair_y, brow_y - b * 0.16)
+    hair_y = min(hair_y, brow_y - b * 0.12)
+    xs = np.linspace(cx + big_a, cx - big_a, 13)
+    u = (xs - cx) / big_a
+    flat = 0.3 if p.hair_style == 3 else 1.0
+    ys = hair_y + (cy + side_y * b - hair_y) * flat * u**2
+    if p.hair_style == 5:  # side part: the fringe sweeps down to one side
+        ys = ys + b * 0.08 * (u + 1) * (1 - u**2) * p.hair_part
+    ys = np.minimum(ys, cy + side_y * b)
+    cv2.fillPoly(img, _pts(np.vstack([arc, np.stack([xs, ys], axis=1)])), _c(color), _AA)
+    if p.hair_style == 7:
+        for k in range(11):
+            ang = np.pi * (1.0 + k / 10)
+            r = a * 0.22
+            _ellipse(img, (cx + big_a * np.cos(ang), ccy + big_b * np.sin(ang)), (r, r), color)
+
+
+def _draw_eye(img, light, x, y, rx, ry, tilt, p: FaceParams, look, skin) -> None:
+    deg = math.degrees(tilt)
+    _light(light, (x, y - ry * 0.3), (rx * 1.6, ry * 1.6 + rx * 0.45), -95, deg)
+    _ellipse(img, (x, y), (rx, ry), _mix((246, 244, 238), skin, _EYE_WHITE_MIX), deg)
     ir = min(rx * 0.55, ry * 1.05)
     ix = x + look * rx * 0.25
     _ellipse(img, (ix, y), (ir, min(ir, ry * 0.98)), p.eye_color)
     _ellipse(img, (ix, y), (ir * 0.45, min(ir * 0.45, ry * 0.6)), (12, 10, 10))
-    # upper lid / lashes: a dark arc makes the eye line read as darker than the cheeks
-    _ellipse(img, (x, y), (rx * 1.05, ry * 1.05), (25, 20, 20), math.degrees(tilt), 180, 360, ry * 0.45)
+    # upper lid and lashes: a dark arc makes the eye line darker than the cheeks
+    _ellipse(img, (x, y), (rx * 1.05, ry * 1.05), (25, 20, 20), deg, 180, 360, max(2, ry * 0.45))
 
 
 def render_face(params: FaceParams, rng: np.random.Generator, size: int = 112) -> np.ndarray:
@@ -385,220 +386,209 @@ def render_face(params: FaceParams, rng: np.random.Generator, size: int = 112) -
     w = size * SUPERSAMPLE
     img = np.empty((w, w, 3), np.uint8)
     _background(img, rng)
-    shade = np.zeros((w, w), np.uint8)  # blurred darkening: eye sockets, under nose, jaw side
+    light = np.full((w // LIGHT_DOWN, w // LIGHT_DOWN), 128, np.uint8)
 
     a = p.face_width * w
     b = a * p.face_ratio
-    cx, cy = w * 0.5, w * 0.5 + b * 0.02
-    skin = np.asarray(p.skin, np.float64) * rng.uniform(0.94, 1.06)
-    hair = np.asarray(p.hair_color, np.float64) * rng.uniform(0.92, 1.08)
-    hair_dark = _scale_color(hair, 0.6)
+    cx, cy = w * 0.5, w * 0.5 + b * 0.05
+    skin = [v * float(rng.uniform(0.94, 1.06)) for v in p.skin]
+    hair = [v * float(rng.uniform(0.92, 1.08)) for v in p.hair_color]
     smile = float(np.clip(p.base_smile + rng.normal(0, 0.3), -0.4, 1.0))
     openness = float(np.clip(rng.normal(1.0, 0.12), 0.65, 1.2))
     look = float(rng.uniform(-1, 1))
-    yaw = float(rng.uniform(-0.05, 0.05)) * a  # small head turn: features slide sideways
+    fx = cx + float(rng.uniform(-0.05, 0.05)) * a  # small head turn: features slide sideways
 
     _draw_hair_back(img, p, cx, cy, a, b, hair)
     # neck and shoulders in a per-photo shirt colour
-    shirt = rng.uniform(20, 235, size=3)
-    _ellipse(img, (cx, w * 1.02), (a * 2.1, b * 0.75), shirt)
-    cv2.rectangle(
-        img,
-        (int(cx - a * 0.45), int(cy + b * 0.5)),
-        (int(cx + a * 0.45), int(w * 0.96)),
-        _scale_color(skin, 0.8),
-        -1,
-    )
-    # ears
-    ear_y = cy + (p.eye_y + 0.12) * b
-    for sgn in (-1, 1):
-        _ellipse(img, (cx + sgn * a * 0.98, ear_y), (a * p.ear_size * 0.6, a * p.ear_size), skin)
-        _ellipse(
-            img, (cx + sgn * a * 0.99, ear_y), (a * p.ear_size * 0.3, a * p.ear_size * 0.6),
-            _scale_color(skin, 0.8),
-        )  # fmt: skip
-        if p.earrings:
-            ex, ey = cx + sgn * a * 1.0, ear_y + a * p.ear_size * 0.95
-            if p.earrings == 1:
-                _ellipse(img, (ex, ey), (a * 0.06, a * 0.06), p.earring_color)
-            else:
-                _ellipse(img, (ex, ey + a * 0.1), (a * 0.1, a * 0.12), p.earring_color, 0, 0, 360, 3)
-    # face
-    cv2.fillPoly(img, _pts(_face_polygon(cx, cy, a, b, p.squareness, p.chin_taper)), _c(skin), _AA)
-    fx = cx + yaw
-    # side shading of the face and under-chin shadow
-    for sgn in (-1, 1):
-        _ellipse(shade, (cx + sgn * a * 0.95, cy + b * 0.1), (a * 0.18, b * 0.8), 70)
-    _ellipse(shade, (fx, cy + b * p.mouth_y + b * 0.02), (a * p.mouth_width * 0.9, b * 0.1), 50)
-
-    # beard below the mouth line (drawn before the mouth)
-    if p.beard in (1, 4):
-        col = hair if p.beard == 1 else _mix(skin, hair, 0.35)
-        pts = _face_polygon(cx, cy, a, b, p.squareness, p.chin_taper)
-        pts = pts[pts[:, 1] > cy + b * 0.12]
-        cv2.fillPoly(img, _pts(np.vstack([pts, [(cx - a * 0.95, cy + b * 0.12)]])), _c(col), _AA)
-    if p.beard == 2:
-        _ellipse(img, (fx, cy + b * 0.82), (a * 0.3, b * 0.2), hair)
-
-    # eyes
+    _ellipse(img, (cx, w * 1.02), (a * 2.1, b * 0.75), rng.uniform(20, 235, size=3))
+    neck = _scale_color(skin, 0.8)
+    cv2.rectangle(img, (int(cx - a * 0.45), int(cy + b * 0.5)), (int(cx + a * 0.45), w), neck, -1)
+    # ears and earrings
     ey = cy + p.eye_y * b
+    ear_y = ey + b * 0.15
+    for sgn in (-1, 1):
+        ex = cx + sgn * a * 0.97
+        _ellipse(img, (ex, ear_y), (a * p.ear_size * 0.6, a * p.ear_size), skin)
+        _ellipse(img, (ex, ear_y), (a * p.ear_size * 0.3, a * p.ear_size * 0.6), neck)
+        if p.earrings:
+            ey2 = ear_y + a * p.ear_size * 0.95
+            if p.earrings == 1:
+                _ellipse(img, (ex, ey2), (a * 0.06, a * 0.06), p.earring_color)
+            else:
+                _ellipse(
+                    img, (ex, ey2 + a * 0.1), (a * 0.1, a * 0.12), p.earring_color, 0, 0, 360, 3
+                )
+    # face
+    outline = _face_polygon(cx, cy, a, b, p.squareness, p.chin_taper)
+    cv2.fillPoly(img, _pts(outline), _c(skin), _AA)
+
     rx = p.eye_size * a
     ry = rx * p.eye_open * openness
-    for sgn in (-1, 1):
-        ex = fx + sgn * p.eye_spacing * a
-        _draw_eye(img, shade, ex, ey, rx, ry, sgn * p.eye_tilt, p, skin, look)
-    # brows: darker than the forehead, the strongest Haar cue
-    brow_col = _mix(hair, (15, 12, 10), p.brow_dark)
-    if p.hair_color in [(232, 232, 228), (236, 218, 170), (214, 178, 104)]:
-        brow_col = _mix(brow_col, (70, 50, 35), 0.6)  # pale hair keeps darker brows
-    by = ey - p.brow_gap * b - ry
-    for sgn in (-1, 1):
-        ex = fx + sgn * p.eye_spacing * a
-        pts = _curve(ex - rx * 1.3, ex + rx * 1.3, by, -p.brow_arch * b, 8)
-        pts[:, 1] += sgn * (pts[:, 0] - ex) * 0.08
-        cv2.polylines(img, _pts(pts), False, brow_col, max(2, int(p.brow_thickness * b)), _AA)
-    # nose: light bridge between dark sockets, dark nostrils and shadow under the tip
+    brow_y = ey - p.brow_gap * b - ry
     tip_y = ey + p.nose_length * b + ry
     nw = p.nose_width * a
-    cv2.line(
-        img,
-        (int(fx), int(ey - ry)),
-        (int(fx), int(tip_y - nw * 0.4)),
-        _scale_color(skin, 1.12),
-        max(2, int(nw * 0.45)),
-        _AA,
-    )
-    _ellipse(shade, (fx, tip_y + nw * 0.3), (nw * 1.1, nw * 0.45), 110)
-    _ellipse(img, (fx, tip_y), (nw * 0.75, nw * 0.45), _scale_color(skin, 0.92))
-    for sgn in (-1, 1):
-        _ellipse(img, (fx + sgn * nw * 0.45, tip_y + nw * 0.15), (nw * 0.22, nw * 0.14), (60, 35, 30))
-    # mouth
     my = cy + p.mouth_y * b
     mw = p.mouth_width * a
+    # Light map: the face's classic shading pattern (light forehead, cheekbones and nose bridge,
+    # dark sockets, shadows under nose, lip and jaw).
+    _light(light, (fx, (brow_y + cy + p.hairline * b) / 2), (a * 0.6, b * 0.16), 40)
+    for sgn in (-1, 1):
+        _light(light, (fx + sgn * a * 0.5, ey + b * 0.3), (a * 0.24, b * 0.13), 30)
+        _light(light, (cx + sgn * a * 0.95, cy + b * 0.1), (a * 0.18, b * 0.8), -40)
+    _light(light, (fx, (ey + tip_y) / 2), (nw * 0.35, (tip_y - ey) / 2), 50)
+    _light(light, (fx, tip_y + nw * 0.35), (nw * 1.1, nw * 0.4), -60)
+    _light(light, (fx, my + p.lip_thickness * b * 2.5), (mw * 0.7, b * 0.06), -35)
+
+    # beard on the jaw, below the mouth corners
+    if p.beard in (1, 4):
+        col = _mix(skin, hair, 0.85 if p.beard == 1 else 0.35)
+        low = outline[outline[:, 1] > cy + b * 0.32]
+        cv2.fillPoly(img, _pts(low), col, _AA)
+    if p.beard == 2:
+        _ellipse(img, (fx, cy + b * 0.85), (a * 0.28, b * 0.17), hair)
+
+    for sgn in (-1, 1):
+        _draw_eye(img, light, fx + sgn * p.eye_spacing * a, ey, rx, ry, sgn * p.eye_tilt, p, look, skin)
+    # brows: darker than the forehead, the strongest Haar cue
+    brow_col = _mix(hair, (15, 12, 10), p.brow_dark)
+    if sum(p.hair_color) > 450:
+        brow_col = _mix(brow_col, (70, 50, 35), 0.6)  # pale hair keeps darker brows
+    for sgn in (-1, 1):
+        ex = fx + sgn * p.eye_spacing * a
+        pts = _curve(ex - rx * 1.3, ex + rx * 1.3, brow_y, -p.brow_arch * b, 7)
+        pts[:, 1] += sgn * (pts[:, 0] - ex) * 0.08
+        cv2.polylines(img, _pts(pts), False, brow_col, max(2, int(p.brow_thickness * b)), _AA)
+    # nose: tip and dark nostrils (the bridge is lit through the light map)
+    _ellipse(img, (fx, tip_y), (nw * 0.75, nw * 0.45), _scale_color(skin, 0.92))
+    for sgn in (-1, 1):
+        _ellipse(
+            img, (fx + sgn * nw * 0.45, tip_y + nw * 0.15), (nw * 0.22, nw * 0.14), (60, 35, 30)
+        )
+    # mouth
     lip = _c(p.lip_color)
     bend = smile * b * 0.1
-    upper = _curve(fx - mw, fx + mw, my, -abs(bend) * 0.2, 12)
-    lower = _curve(fx - mw, fx + mw, my, bend + p.lip_thickness * b * 1.5, 12)
     if smile > 0.45:  # open smile with teeth
+        upper = _curve(fx - mw, fx + mw, my, -abs(bend) * 0.2, 10)
+        lower = _curve(fx - mw, fx + mw, my, bend + p.lip_thickness * b * 1.5, 10)
         cv2.fillPoly(img, _pts(np.vstack([upper, lower[::-1]])), (90, 30, 30), _AA)
-        teeth = _curve(fx - mw * 0.8, fx + mw * 0.8, my, bend * 0.35 + 1, 10)
+        teeth = _curve(fx - mw * 0.8, fx + mw * 0.8, my, bend * 0.35 + 1, 8)
         cv2.fillPoly(img, _pts(np.vstack([upper[1:-1], teeth[::-1]])), (245, 245, 240), _AA)
         cv2.polylines(img, _pts(lower), False, lip, max(2, int(p.lip_thickness * b * 0.6)), _AA)
     else:
-        mid = _curve(fx - mw, fx + mw, my, bend, 12)
-        lower = _curve(fx - mw * 0.9, fx + mw * 0.9, my, bend + p.lip_thickness * b, 12)
+        mid = _curve(fx - mw, fx + mw, my, bend, 10)
+        lower = _curve(fx - mw * 0.9, fx + mw * 0.9, my, bend + p.lip_thickness * b, 10)
         cv2.fillPoly(img, _pts(np.vstack([mid, lower[::-1]])), lip, _AA)
         cv2.polylines(img, _pts(mid), False, (70, 30, 30), max(2, int(b * 0.025)), _AA)
     if p.beard == 3:
-        pts = _curve(fx - mw * 0.95, fx + mw * 0.95, my - b * 0.1, -b * 0.04, 10)
+        pts = _curve(fx - mw * 0.95, fx + mw * 0.95, my - b * 0.1, -b * 0.04, 8)
         cv2.polylines(img, _pts(pts), False, _c(hair), max(3, int(b * 0.07)), _AA)
-    # face marks
-    mx, mky = cx + p.mark_x * a, cy + p.mark_y * b
-    if p.mark == 1:
-        _ellipse(img, (mx, mky), (a * 0.05, a * 0.05), (50, 30, 25))
-    elif p.mark == 2:
-        mrng = np.random.default_rng(int(p.mark_x * 1e6) & 0xFFFFFFFF)  # same freckles each photo
-        for sgn in (-1, 1):
-            for dx, dy in mrng.uniform(-1, 1, size=(7, 2)):
-                _ellipse(
-                    img,
-                    (fx + sgn * a * (0.45 + 0.18 * dx), cy + b * (0.12 + 0.1 * dy)),
-                    (a * 0.025, a * 0.025),
-                    _scale_color(skin, 0.7),
-                )
-    elif p.mark == 3:
-        for sgn in (-1, 1):
-            _ellipse(img, (fx + sgn * a * 0.55, cy + b * 0.2), (a * 0.2, b * 0.09), _mix(skin, (230, 80, 90), 0.35))
-    elif p.mark == 4:
-        cv2.line(
-            img,
-            (int(mx - a * 0.12), int(mky - b * 0.12)),
-            (int(mx + a * 0.12), int(mky + b * 0.1)),
-            _scale_color(skin, 0.65),
-            max(2, int(a * 0.04)),
-            _AA,
-        )
+    _draw_mark(img, p, fx, cx, cy, a, b, skin)
 
-    # soft shading (blurred) multiplied in
-    shade = cv2.GaussianBlur(shade, (0, 0), sigmaX=max(1.0, a * 0.06))
-    factor = 1.0 - shade.astype(np.float32) * (0.45 / 255.0)
-    img = (img.astype(np.float32) * factor[:, :, None]).astype(np.uint8)
+    # soft light: blur the small map, upsample, multiply
+    light = cv2.GaussianBlur(light, (0, 0), sigmaX=max(0.8, a * 0.05 / LIGHT_DOWN))
+    light = cv2.resize(light, (w, w), interpolation=cv2.INTER_LINEAR)
+    # darker skin gets stronger modelling so that its eye band still reads darker than cheeks
+    k = _LIGHT_K + _DARK_BOOST * max(0.0, 1.0 - sum(p.skin) / 600.0)
+    factor = light.astype(np.float32) * (k / 128.0) + (1 - k)
+    img = np.clip(img.astype(np.float32) * factor[:, :, None], 0, 255).astype(np.uint8)
 
-    _draw_hair_front(img, p, cx, cy, a, b, hair, hair_dark)
-    # hats sit above the brows so the eye region stays visible
-    if p.hat == 1:  # cap with a brim
-        _ellipse(img, (cx, cy - b * 0.6), (a * 1.08, b * 0.6), p.hat_color, 0, 180, 360)
-        _ellipse(img, (cx, cy - b * 0.6), (a * 1.15, b * 0.1), _scale_color(p.hat_color, 0.75))
-    elif p.hat == 2:  # beanie
-        _ellipse(img, (cx, cy - b * 0.62), (a * 1.1, b * 0.7), p.hat_color, 0, 180, 360)
-        cv2.rectangle(
-            img,
-            (int(cx - a * 1.1), int(cy - b * 0.7)),
-            (int(cx + a * 1.1), int(cy - b * 0.55)),
-            _scale_color(p.hat_color, 0.8),
-            -1,
-        )
-        _ellipse(img, (cx, cy - b * 1.35), (a * 0.16, a * 0.16), _scale_color(p.hat_color, 1.2))
-    elif p.hat == 3:  # headband
-        pts = _curve(cx - a * 1.0, cx + a * 1.0, cy - b * 0.6, -b * 0.1, 10)
-        cv2.polylines(img, _pts(pts), False, _c(p.hat_color), max(3, int(b * 0.09)), _AA)
-    # glasses
+    _draw_hair_front(img, p, cx, cy, a, b, hair, brow_y)
+    _draw_hat(img, p, cx, cy, a, b, brow_y)
     if p.glasses:
-        gcol = _c(p.glasses_color)
-        thick = max(2, int(a * 0.035))
-        for sgn in (-1, 1):
-            ex = fx + sgn * p.eye_spacing * a
-            if p.glasses == 3:  # tinted lenses
-                overlay = img.copy()
-                _ellipse(overlay, (ex, ey), (rx * 1.45, rx * 1.15), (40, 40, 50))
-                img = cv2.addWeighted(overlay, 0.45, img, 0.55, 0)
-            if p.glasses in (1, 3):
-                _ellipse(img, (ex, ey), (rx * 1.45, rx * 1.15), gcol, 0, 0, 360, thick)
-            else:
-                cv2.rectangle(
-                    img,
-                    (int(ex - rx * 1.5), int(ey - rx * 0.95)),
-                    (int(ex + rx * 1.5), int(ey + rx * 0.95)),
-                    gcol,
-                    thick,
-                    _AA,
-                )
-        inner = p.eye_spacing * a - rx * 1.45
-        cv2.line(img, (int(fx - inner), int(ey)), (int(fx + inner), int(ey)), gcol, thick, _AA)
-        for sgn in (-1, 1):
-            ex = fx + sgn * (p.eye_spacing * a + rx * 1.45)
-            cv2.line(img, (int(ex), int(ey)), (int(cx + sgn * a * 0.98), int(ey - rx * 0.3)), gcol, thick, _AA)
+        img = _draw_glasses(img, p, fx, cx, ey, a, rx)
 
     # pose: rotation, scale and shift, then downsample
     angle = float(rng.uniform(-10, 10))
     scale = float(rng.uniform(0.9, 1.1))
-    shift = rng.uniform(-0.06, 0.06, size=2) * w
     m = cv2.getRotationMatrix2D((w / 2, w / 2), angle, scale)
-    m[:, 2] += shift
+    m[:, 2] += rng.uniform(-0.06, 0.06, size=2) * w
     img = cv2.warpAffine(img, m, (w, w), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    if SUPERSAMPLE > 1:
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
     return _photometric(img, rng)
+
+
+def _draw_mark(img, p: FaceParams, fx, cx, cy, a, b, skin) -> None:
+    mx, mky = fx + p.mark_x * a, cy + p.mark_y * b
+    if p.mark == 1:  # mole
+        _ellipse(img, (mx, mky), (a * 0.05, a * 0.05), (50, 30, 25))
+    elif p.mark == 2:  # freckles, the same pattern in every photo
+        for k, (dx, dy) in enumerate(_FRECKLES):
+            sgn = 1 if k % 2 else -1
+            center = (fx + sgn * a * (0.45 + 0.18 * dx), cy + b * (0.14 + 0.1 * dy))
+            _ellipse(img, center, (a * 0.025, a * 0.025), _scale_color(skin, 0.65))
+    elif p.mark == 3:  # blush
+        for sgn in (-1, 1):
+            col = _mix(skin, (230, 80, 90), 0.35)
+            _ellipse(img, (fx + sgn * a * 0.55, cy + b * 0.22), (a * 0.2, b * 0.08), col)
+    elif p.mark == 4:  # scar
+        p0 = (int(mx - a * 0.12), int(mky - b * 0.12))
+        p1 = (int(mx + a * 0.12), int(mky + b * 0.1))
+        cv2.line(img, p0, p1, _scale_color(skin, 0.6), max(2, int(a * 0.04)), _AA)
+
+
+_FRECKLES = np.random.default_rng(20240).uniform(-1, 1, size=(14, 2))
+
+
+def _draw_hat(img, p: FaceParams, cx, cy, a, b, brow_y) -> None:
+    """Hats sit above the brows so that the eye region stays visible."""
+    edge = min(cy + p.hairline * b, brow_y - b * 0.14)
+    if p.hat == 1:  # cap with a brim
+        _ellipse(img, (cx, edge), (a * 1.08, b * 0.62), p.hat_color, 0, 180, 360)
+        _ellipse(img, (cx, edge), (a * 1.18, b * 0.08), _scale_color(p.hat_color, 0.7))
+    elif p.hat == 2:  # beanie with a pompom
+        _ellipse(img, (cx, edge), (a * 1.1, b * 0.72), p.hat_color, 0, 180, 360)
+        p0 = (int(cx - a * 1.1), int(edge - b * 0.14))
+        cv2.rectangle(img, p0, (int(cx + a * 1.1), int(edge)), _scale_color(p.hat_color, 0.8), -1)
+        _ellipse(img, (cx, edge - b * 0.75), (a * 0.16, a * 0.16), _scale_color(p.hat_color, 1.2))
+    elif p.hat == 3:  # headband
+        pts = _curve(cx - a * 1.0, cx + a * 1.0, edge - b * 0.14, -b * 0.1, 9)
+        cv2.polylines(img, _pts(pts), False, _c(p.hat_color), max(3, int(b * 0.09)), _AA)
+
+
+def _draw_glasses(img, p: FaceParams, fx, cx, ey, a, rx) -> np.ndarray:
+    gcol = _c(p.glasses_color)
+    thick = max(2, int(a * 0.035))
+    if p.glasses == 3:  # tinted lenses
+        overlay = img.copy()
+        for sgn in (-1, 1):
+            _ellipse(
+                overlay, (fx + sgn * p.eye_spacing * a, ey), (rx * 1.45, rx * 1.15), (40, 40, 50)
+            )
+        img = cv2.addWeighted(overlay, 0.4, img, 0.6, 0)
+    for sgn in (-1, 1):
+        ex = fx + sgn * p.eye_spacing * a
+        if p.glasses in (1, 3):
+            _ellipse(img, (ex, ey), (rx * 1.45, rx * 1.15), gcol, 0, 0, 360, thick)
+        else:
+            p0 = (int(ex - rx * 1.5), int(ey - rx * 0.95))
+            cv2.rectangle(img, p0, (int(ex + rx * 1.5), int(ey + rx * 0.95)), gcol, thick, _AA)
+        outer = fx + sgn * (p.eye_spacing * a + rx * 1.45)
+        p1 = (int(cx + sgn * a * 0.98), int(ey - rx * 0.3))
+        cv2.line(img, (int(outer), int(ey)), p1, gcol, thick, _AA)
+    inner = p.eye_spacing * a - rx * 1.45
+    cv2.line(img, (int(fx - inner), int(ey)), (int(fx + inner), int(ey)), gcol, thick, _AA)
+    return img
 
 
 def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Lighting gradient, brightness/contrast, colour cast, noise and optional JPEG artefacts."""
     size = img.shape[0]
-    out = img.astype(np.float32)
     t = np.linspace(-0.5, 0.5, size, dtype=np.float32)
     theta = rng.uniform(0, 2 * np.pi)
-    grad = np.cos(theta) * t[None, :] + np.sin(theta) * t[:, None]
-    gain = float(rng.uniform(0.75, 1.2)) * (1 + float(rng.uniform(0, 0.5)) * grad)
+    grad = np.float32(np.cos(theta)) * t[None, :] + np.float32(np.sin(theta)) * t[:, None]
+    gain = np.float32(rng.uniform(0.75, 1.2)) * (1 + np.float32(rng.uniform(0, 0.5)) * grad)
     cast = rng.uniform(0.92, 1.08, size=3).astype(np.float32)
-    out = out * gain[:, :, None] * cast
-    contrast = float(rng.uniform(0.85, 1.15))
-    out = (out - 128) * contrast + 128
+    contrast = np.float32(rng.uniform(0.85, 1.15))
+    out = img.astype(np.float32) * (gain[:, :, None] * (cast * contrast))
+    out += np.float32(128 * (1 - contrast))
     sigma = float(rng.uniform(0, 6))
     if sigma > 0.5:
-        out += rng.normal(0, sigma, size=out.shape).astype(np.float32)
+        out += rng.standard_normal(size=out.shape, dtype=np.float32) * np.float32(sigma)
     out = np.clip(out, 0, 255).astype(np.uint8)
     if rng.random() < 0.3:
         quality = int(rng.integers(30, 80))
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        _, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
         out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     return out
 
@@ -707,7 +697,8 @@ def render_scene(rng: np.random.Generator, size: int = 112) -> tuple[np.ndarray,
         objects = ", ".join(phrases[:-1]) + " and " + phrases[-1]
     lead = ["", "a picture of ", "an illustration of ", "a drawing of "][int(rng.integers(4))]
     caption = f"{lead}{objects} on a {pattern_word}{bg_name} background"
-    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    if SUPERSAMPLE > 1:
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
     return _photometric(img, rng), caption
 
 
@@ -759,11 +750,15 @@ def _validate(
     if n_identities < 1:
         raise ValueError(f"n_identities must be >= 1, got {n_identities}")
     if not 0 <= n_members <= n_identities:
-        raise ValueError(f"n_members must be between 0 and n_identities={n_identities}, got {n_members}")
+        raise ValueError(
+            f"n_members must be between 0 and n_identities={n_identities}, got {n_members}"
+        )
     if attack_photos < 1:
         raise ValueError(f"attack_photos must be >= 1, got {attack_photos}")
     if not isinstance(occurrences, dict) or set(occurrences) != {"min", "max"}:
-        raise ValueError(f"occurrences must be a dict with keys 'min' and 'max', got {occurrences!r}")
+        raise ValueError(
+            f"occurrences must be a dict with keys 'min' and 'max', got {occurrences!r}"
+        )
     lo, hi = occurrences["min"], occurrences["max"]
     if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
         raise ValueError(f"occurrences needs integers 1 <= min <= max, got min={lo}, max={hi}")
@@ -789,7 +784,7 @@ def _validate(
 def _check_captions(captions: list[str], owners: list[int], names: list[str], members) -> None:
     """Each name occurs exactly in its own pairs; non-members occur nowhere."""
     keys = [name_key(n) for n in names]
-    member_set = set(int(m) for m in members)
+    member_set = {int(m) for m in members}
     for caption, owner in zip(captions, owners):
         ckey = name_key(caption)
         for i, key in enumerate(keys):
@@ -845,7 +840,6 @@ def build_world(
             template = caption_templates[int(crng.integers(len(caption_templates)))]
             city = CITIES[int(crng.integers(len(CITIES)))]
             rows.append(("named", i, j, template.format(name=names[i], city=city)))
-    scene_captions = {}
     for k in range(n_generic):
         rows.append(("generic", -1, k, ""))
     for k in range(n_broken_urls):
@@ -878,12 +872,13 @@ def build_world(
             key = f"{pos:0{key_width}d}"
             path = f"{key}.jpg"
             if kind == "named":
-                img = render_face(params[owner], np.random.default_rng([seed, 3, owner, idx]), image_size)
+                img = render_face(
+                    params[owner], np.random.default_rng([seed, 3, owner, idx]), image_size
+                )
                 _write_jpeg(image_dir / path, img)
                 bar.update(1)
             elif kind == "generic":
                 img, caption = render_scene(np.random.default_rng([seed, 4, idx]), image_size)
-                scene_captions[idx] = caption
                 _write_jpeg(image_dir / path, img)
                 bar.update(1)
             else:

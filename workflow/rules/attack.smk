@@ -38,7 +38,7 @@ rule encode_prompts:
     log:
         script_log("attack/{model}/encode_prompts"),
     benchmark:
-        "benchmarks/attack/{model}/encode_prompts.tsv"
+        f"{RESULTS}/benchmarks/attack/{{model}}/encode_prompts.tsv"
     script:
         "../scripts/encode_prompts.py"
 
@@ -62,7 +62,7 @@ rule encode_photos:
     log:
         script_log("attack/{model}/encode_photos"),
     benchmark:
-        "benchmarks/attack/{model}/encode_photos.tsv"
+        f"{RESULTS}/benchmarks/attack/{{model}}/encode_photos.tsv"
     script:
         "../scripts/encode_photos.py"
 

@@ -94,8 +94,9 @@ def model_params(wildcards):
     return {"arch": spec["arch"], "pretrained": spec["pretrained"]}
 
 
-def arch_dir(wildcards):
-    return workflow.source_path(f"../models/{config['models'][wildcards.model]['arch']}")
+def arch_config(wildcards):
+    arch = config["models"][wildcards.model]["arch"]
+    return workflow.source_path(f"../models/{arch}/open_clip_config.json")
 
 
 def train_resources(wildcards, key):

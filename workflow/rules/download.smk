@@ -19,7 +19,7 @@ rule download_shard:
     log:
         script_log("download/{shard}"),
     benchmark:
-        "benchmarks/download/{shard}.tsv"
+        f"{RESULTS}/benchmarks/download/{{shard}}.tsv"
     script:
         "../scripts/download.py"
 

@@ -18,7 +18,7 @@ rule search_shard:
     log:
         script_log("search/{shard}"),
     benchmark:
-        "benchmarks/search/{shard}.tsv"
+        f"{RESULTS}/benchmarks/search/{{shard}}.tsv"
     script:
         "../scripts/search_shard.py"
 

@@ -9,7 +9,7 @@ rule train_clip:
     input:
         shards=training_shards(),
         stats=expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
-        arch=arch_dir,
+        arch=arch_config,
         code=package("trainer", "compat", "models"),
     params:
         train=lambda wildcards: config["models"][wildcards.model]["train"],
@@ -23,6 +23,6 @@ rule train_clip:
     log:
         script_log("train/{model}"),
     benchmark:
-        "benchmarks/train/{model}.tsv"
+        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
     script:
         "../scripts/train.py"

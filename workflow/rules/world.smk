@@ -16,7 +16,7 @@ rule world:
     log:
         script_log("world/world"),
     benchmark:
-        "benchmarks/world/world.tsv"
+        f"{RESULTS}/benchmarks/world/world.tsv"
     script:
         "../scripts/world.py"
 

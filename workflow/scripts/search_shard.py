@@ -1,6 +1,6 @@
 import pandas as pd
 
-from idia.search import search_shard
+from idia.search import search_shard, write_hits
 from idia.smk import log_to
 
 log_to(snakemake.log[0])
@@ -12,6 +12,6 @@ hits = search_shard(
     caption_col=snakemake.params.column,
     threads=snakemake.threads,
 )
-hits.to_parquet(snakemake.output[0], index=False)
+write_hits(hits, snakemake.output[0])
 print(f"{snakemake.wildcards.shard}: {len(hits)} name hits "
       f"for {hits['person_id'].nunique()} of {len(names)} identities")

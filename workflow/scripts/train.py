@@ -15,6 +15,7 @@ from idia.trainer import (
 
 log_to(snakemake.log[0])
 train = dict(snakemake.params.train)
+arch_dir = str(Path(snakemake.input.arch).parent)
 shards = list(snakemake.input.shards)
 samples = sum(json.loads(Path(p).read_text())["successes"] for p in snakemake.input.stats)
 gpus = int(train.get("gpus", 0))
@@ -23,7 +24,7 @@ manifest = shard_manifest(shards)
 args = trainer_args(
     shards=shards,
     num_samples=samples,
-    arch_dir=snakemake.input.arch,
+    arch_dir=arch_dir,
     logs=snakemake.params.runs,
     name="pending",
     epochs=train["epochs"],
@@ -46,7 +47,7 @@ seconds = run_training(args, gpus, snakemake.log[0])
 checkpoint = Path(snakemake.params.runs) / run_id / "checkpoints" / f"epoch_{train['epochs']}.pt"
 if not checkpoint.exists():
     checkpoint = checkpoint.with_name("epoch_latest.pt")
-export_checkpoint(checkpoint, snakemake.input.arch, Path(snakemake.output.weights).parent)
+export_checkpoint(checkpoint, arch_dir, Path(snakemake.output.weights).parent)
 write_card(
     snakemake.output.card,
     {

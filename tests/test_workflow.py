@@ -1,0 +1,144 @@
+"""The whole workflow, end to end, on a tiny world (tests/config/tiny.yaml): every stage runs for
+real (img2dataset over 127.0.0.1, DuckDB, open_clip's trainer, the attack, the figures)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(ROOT / "tests/config/tiny.yaml"), "--cores", "2", *args],
+        capture_output=True, text=True, env=env, cwd=workdir,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{result.stdout[-4000:]}\n"
+                             f"{result.stderr[-6000:]}")  # fmt: skip
+    return result
+
+
+def job_counts(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule that a dry run plans (from its job-count table)."""
+    rules, table = {}, False
+    for line in (result.stdout + result.stderr).splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            table = True
+            continue
+        if table and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            rules[parts[0]] = int(parts[1])
+        elif table and parts and parts[0] == "total":
+            break
+    return rules
+
+
+def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
+    return set(job_counts(result))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir)
+    return workdir
+
+
+def test_world_truth_is_recovered_by_search(tiny_run: Path):
+    check = json.loads((tiny_run / "results/search/truth_check.json").read_text())
+    assert check["identities"] == 12
+    assert check["counts_agree"] == 12 and check["mismatches"] == []
+    assert check["members_found"] == 8
+    assert check["failed_urls"] == 2  # the world's broken URLs are counted, not fatal
+    downloads = json.loads((tiny_run / "results/download/summary.json").read_text())
+    assert downloads["successes"] + downloads["failed_to_download"] == downloads["rows"]
+
+
+def test_attack_tables_are_complete_and_consistent(tiny_run: Path):
+    metrics = pd.read_parquet(tiny_run / "results/attack/tiny/metrics.parquet")
+    assert sorted(metrics["k"].unique()) == [1, 2, 3, 4]
+    assert metrics.groupby("k").size().eq(3).all()  # 3 draws per k
+    assert ((metrics["tp"] + metrics["fn"]) == 8).all()
+    assert ((metrics["fp"] + metrics["tn"]) == 4).all()
+    rates = metrics[["accuracy", "tpr", "fnr", "fpr", "tnr"]]
+    assert ((rates >= 0) & (rates <= 1)).all().all()
+    assert (metrics["tpr"] + metrics["fnr"]).round(9).eq(1).all()
+    scores = pd.read_parquet(tiny_run / "results/attack/tiny/scores.parquet")
+    assert len(scores) == 12 * 4 * 3 and scores["score"].between(0, 21).all()
+    pred = dict(**__import__("numpy").load(tiny_run / "results/attack/tiny/predictions.npz"))
+    assert pred["pred"].shape == (12 * 6, 21) and pred["pred"].dtype.kind == "i"
+    card = json.loads((tiny_run / "results/models/tiny/card.json").read_text())
+    assert card["trainer"] == "open_clip_train.main" and card["samples"] > 0
+    summary = pd.read_csv(tiny_run / "results/attack/summary.csv")
+    assert list(summary["model"]) == ["tiny"] and summary.loc[0, "non_members"] == 4
+    assert (tiny_run / "results/attack/headline.txt").read_text().startswith("idia: tiny")
+
+
+def test_figures_are_real_images(tiny_run: Path):
+    figures = tiny_run / "results/figures/tiny"
+    for name in ("metrics_vs_k", "confusion", "rate_by_bin", "identities_per_bin", "tpr_heatmap"):
+        with Image.open(figures / f"{name}.png") as image:
+            assert image.width > 300 and image.height > 200
+            assert len(set(image.convert("L").getdata())) > 10  # not a blank canvas
+        assert (figures / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_nothing_to_do_on_a_second_run(tiny_run: Path):
+    result = snakemake(tiny_run, "-n")
+    assert planned_rules(result) == set(), result.stdout[-2000:]
+
+
+def test_changing_an_attack_parameter_reruns_only_attack_and_figures(tiny_run: Path):
+    result = snakemake(tiny_run, "-n", "--config", "attack={tau: 2}")
+    rules = planned_rules(result)
+    assert "sweep" in rules and "attack_summary" in rules
+    assert {r for r in rules if r.startswith("figure_")} >= {"figure_confusion"}
+    assert not rules & {"world", "download_shard", "search_shard", "train_clip",
+                        "encode_prompts", "encode_photos", "predict"}  # fmt: skip
+
+
+def test_report_renders(tiny_run: Path):
+    snakemake(tiny_run, "--report", "report.html")
+    html = (tiny_run / "report.html").read_text()
+    assert "metrics_vs_k.png" in html and "tiny" in html
+
+
+def test_unknown_config_key_is_an_error(tmp_path: Path):
+    result = snakemake(tmp_path, "-n", "--config", "attak={tau: 2}", check=False)
+    assert result.returncode != 0
+    assert "attak" in result.stdout + result.stderr
+
+
+def test_paper_config_plans_the_full_dag_without_network(tmp_path: Path):
+    # The files a user supplies for the paper (captions, identities, name lists) exist but are
+    # empty: a dry run only plans, it never reads them or touches the network.
+    resources = tmp_path / "resources"
+    for i in range(32):
+        (resources / "laion400m-meta").mkdir(parents=True, exist_ok=True)
+        (resources / f"laion400m-meta/part-{i:05d}.parquet").touch()
+    for name in ("facescrub/identities.csv", "names/ssa_female.txt", "names/ssa_male.txt",
+                 "names/census_surnames.txt"):  # fmt: skip
+        (resources / name).parent.mkdir(parents=True, exist_ok=True)
+        (resources / name).touch()
+    result = subprocess.run(
+        [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(ROOT / "config/paper.yaml"), "-n", "--cores", "1"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    counts = job_counts(result)
+    assert counts["search_shard"] == 32 and counts["gather_counts"] == 1
+    assert counts["encode_prompts"] == counts["encode_photos"] == counts["sweep"] == 3
+    assert "world" not in counts and "train_clip" not in counts
