@@ -4,8 +4,6 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-
-
 report: "workflow/report/workflow.rst"
 
 

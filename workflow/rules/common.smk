@@ -10,7 +10,9 @@ WORLD = config["track"] == "world"
 RESULTS = "results"
 
 if WORLD and "world" not in config:
-    raise ValueError("config: track 'world' needs a `world:` section (see config/config.yaml)")
+    raise ValueError(
+        "config: track 'world' needs a `world:` section (see config/config.yaml)"
+    )
 if not WORLD and ("captions" not in config or "identities" not in config):
     raise ValueError(
         "config: track 'laion' needs `captions:` (dir, shards) and `identities:` "
@@ -113,7 +115,13 @@ def candidate_lists():
     return {} if lists == "faker" else dict(lists)
 
 
-FIGURES = ["metrics_vs_k", "confusion", "rate_by_bin", "identities_per_bin", "tpr_heatmap"]
+FIGURES = [
+    "metrics_vs_k",
+    "confusion",
+    "rate_by_bin",
+    "identities_per_bin",
+    "tpr_heatmap",
+]
 
 
 def figure_targets():

@@ -2,34 +2,38 @@
 
 
 rule download_shard:
-    output:
-        tar=f"{RESULTS}/download/{{shard}}/00000.tar",
-        parquet=f"{RESULTS}/download/{{shard}}/00000.parquet",
-        stats=f"{RESULTS}/download/{{shard}}/download.json",
     input:
         urls=f"{RESULTS}/world/corpus/urls/{{shard}}.parquet",
         images=f"{RESULTS}/world/corpus/images",
         code=package("download"),
-    params:
-        download=config["download"],
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=60,
+    output:
+        tar=f"{RESULTS}/download/{{shard}}/00000.tar",
+        parquet=f"{RESULTS}/download/{{shard}}/00000.parquet",
+        stats=f"{RESULTS}/download/{{shard}}/download.json",
     log:
         script_log("download/{shard}"),
     benchmark:
         f"{RESULTS}/benchmarks/download/{{shard}}.tsv"
+    conda:
+        "../../envs/idia.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        download=config["download"],
     script:
         "../scripts/download.py"
 
 
 rule download_report:
-    output:
-        f"{RESULTS}/download/summary.json",
     input:
         expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
+    output:
+        f"{RESULTS}/download/summary.json",
     log:
         script_log("download/summary"),
+    conda:
+        "../../envs/idia.yaml"
     script:
         "../scripts/download_summary.py"

@@ -2,6 +2,9 @@
 
 
 rule figure_metrics_vs_k:
+    input:
+        summary=f"{RESULTS}/attack/{{model}}/summary.csv",
+        code=package("figures"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/metrics_vs_k.png",
@@ -10,20 +13,22 @@ rule figure_metrics_vs_k:
             subcategory="{model}",
         ),
         pdf=f"{RESULTS}/figures/{{model}}/metrics_vs_k.pdf",
-    input:
-        summary=f"{RESULTS}/attack/{{model}}/summary.csv",
-        code=package("figures"),
+    log:
+        script_log("figures/{model}/metrics_vs_k"),
+    conda:
+        "../../envs/idia.yaml"
     params:
         figure="metrics_vs_k",
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],
-    log:
-        script_log("figures/{model}/metrics_vs_k"),
     script:
         "../scripts/figure.py"
 
 
 rule figure_confusion:
+    input:
+        metrics=f"{RESULTS}/attack/{{model}}/metrics.parquet",
+        code=package("figures"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/confusion.png",
@@ -32,20 +37,23 @@ rule figure_confusion:
             subcategory="{model}",
         ),
         pdf=f"{RESULTS}/figures/{{model}}/confusion.pdf",
-    input:
-        metrics=f"{RESULTS}/attack/{{model}}/metrics.parquet",
-        code=package("figures"),
+    log:
+        script_log("figures/{model}/confusion"),
+    conda:
+        "../../envs/idia.yaml"
     params:
         figure="confusion",
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],
-    log:
-        script_log("figures/{model}/confusion"),
     script:
         "../scripts/figure.py"
 
 
 rule figure_rate_by_bin:
+    input:
+        scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
+        counts=f"{RESULTS}/search/counts.parquet",
+        code=package("figures"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/rate_by_bin.png",
@@ -54,21 +62,22 @@ rule figure_rate_by_bin:
             subcategory="{model}",
         ),
         pdf=f"{RESULTS}/figures/{{model}}/rate_by_bin.pdf",
-    input:
-        scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
-        counts=f"{RESULTS}/search/counts.parquet",
-        code=package("figures"),
+    log:
+        script_log("figures/{model}/rate_by_bin"),
+    conda:
+        "../../envs/idia.yaml"
     params:
         figure="rate_by_bin",
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],
-    log:
-        script_log("figures/{model}/rate_by_bin"),
     script:
         "../scripts/figure.py"
 
 
 rule figure_identities_per_bin:
+    input:
+        counts=f"{RESULTS}/search/counts.parquet",
+        code=package("figures"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/identities_per_bin.png",
@@ -77,20 +86,23 @@ rule figure_identities_per_bin:
             subcategory="{model}",
         ),
         pdf=f"{RESULTS}/figures/{{model}}/identities_per_bin.pdf",
-    input:
-        counts=f"{RESULTS}/search/counts.parquet",
-        code=package("figures"),
+    log:
+        script_log("figures/{model}/identities_per_bin"),
+    conda:
+        "../../envs/idia.yaml"
     params:
         figure="identities_per_bin",
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],
-    log:
-        script_log("figures/{model}/identities_per_bin"),
     script:
         "../scripts/figure.py"
 
 
 rule figure_tpr_heatmap:
+    input:
+        scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
+        counts=f"{RESULTS}/search/counts.parquet",
+        code=package("figures"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/tpr_heatmap.png",
@@ -99,15 +111,13 @@ rule figure_tpr_heatmap:
             subcategory="{model}",
         ),
         pdf=f"{RESULTS}/figures/{{model}}/tpr_heatmap.pdf",
-    input:
-        scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
-        counts=f"{RESULTS}/search/counts.parquet",
-        code=package("figures"),
+    log:
+        script_log("figures/{model}/tpr_heatmap"),
+    conda:
+        "../../envs/idia.yaml"
     params:
         figure="tpr_heatmap",
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],
-    log:
-        script_log("figures/{model}/tpr_heatmap"),
     script:
         "../scripts/figure.py"

@@ -2,28 +2,34 @@
 
 
 rule search_shard:
-    output:
-        f"{RESULTS}/search/hits/{{shard}}.parquet",
     input:
         captions=caption_parquet,
         identities=identities_table(),
         code=package("search"),
-    params:
-        match=config["search"]["match"],
-        column=caption_column(),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
+    output:
+        f"{RESULTS}/search/hits/{{shard}}.parquet",
     log:
         script_log("search/{shard}"),
     benchmark:
         f"{RESULTS}/benchmarks/search/{{shard}}.tsv"
+    conda:
+        "../../envs/idia.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        match=config["search"]["match"],
+        column=caption_column(),
     script:
         "../scripts/search_shard.py"
 
 
 rule gather_counts:
+    input:
+        hits=expand(f"{RESULTS}/search/hits/{{shard}}.parquet", shard=shard_ids()),
+        identities=identities_table(),
+        code=package("search"),
     output:
         parquet=f"{RESULTS}/search/counts.parquet",
         csv=report(
@@ -31,27 +37,27 @@ rule gather_counts:
             caption="../report/counts.rst",
             category="Membership",
         ),
-    input:
-        hits=expand(f"{RESULTS}/search/hits/{{shard}}.parquet", shard=shard_ids()),
-        identities=identities_table(),
-        code=package("search"),
+    log:
+        script_log("search/gather"),
+    conda:
+        "../../envs/idia.yaml"
     params:
         bin_edges=config["search"]["bin_edges"],
         bin_labels=config["search"].get("bin_labels"),
-    log:
-        script_log("search/gather"),
     script:
         "../scripts/gather_counts.py"
 
 
 rule truth_check:
-    output:
-        f"{RESULTS}/search/truth_check.json",
     input:
         counts=f"{RESULTS}/search/counts.parquet",
         truth=f"{RESULTS}/world/truth.parquet",
         downloads=f"{RESULTS}/download/summary.json",
+    output:
+        f"{RESULTS}/search/truth_check.json",
     log:
         script_log("search/truth_check"),
+    conda:
+        "../../envs/idia.yaml"
     script:
         "../scripts/truth_check.py"

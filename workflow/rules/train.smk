@@ -2,27 +2,29 @@
 
 
 rule train_clip:
-    output:
-        weights=f"{RESULTS}/models/{{model}}/open_clip_model.safetensors",
-        config=f"{RESULTS}/models/{{model}}/open_clip_config.json",
-        card=f"{RESULTS}/models/{{model}}/card.json",
     input:
         shards=training_shards(),
         stats=expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
         arch=arch_config,
         code=package("trainer", "compat", "models"),
-    params:
-        train=lambda wildcards: config["models"][wildcards.model]["train"],
-        arch=lambda wildcards: config["models"][wildcards.model]["arch"],
-        runs=lambda wildcards: f"{RESULTS}/models/{wildcards.model}/runs",
+    output:
+        weights=f"{RESULTS}/models/{{model}}/open_clip_model.safetensors",
+        config=f"{RESULTS}/models/{{model}}/open_clip_config.json",
+        card=f"{RESULTS}/models/{{model}}/card.json",
+    log:
+        script_log("train/{model}"),
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
+    conda:
+        "../../envs/idia.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
         runtime=600,
         gpu=lambda wildcards: config["models"][wildcards.model]["train"].get("gpus", 0),
-    log:
-        script_log("train/{model}"),
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
+    params:
+        train=lambda wildcards: config["models"][wildcards.model]["train"],
+        arch=lambda wildcards: config["models"][wildcards.model]["arch"],
+        runs=lambda wildcards: f"{RESULTS}/models/{wildcards.model}/runs",
     script:
         "../scripts/train.py"

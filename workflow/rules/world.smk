@@ -2,6 +2,8 @@
 
 
 rule world:
+    input:
+        code=package("world", "names"),
     output:
         identities=f"{RESULTS}/world/identities.parquet",
         truth=f"{RESULTS}/world/truth.parquet",
@@ -9,27 +11,29 @@ rule world:
         photos=directory(f"{RESULTS}/world/photos"),
         images=directory(f"{RESULTS}/world/corpus/images"),
         urls=expand(f"{RESULTS}/world/corpus/urls/{{shard}}.parquet", shard=shard_ids()),
-    input:
-        code=package("world", "names"),
-    params:
-        world=config.get("world", {}),
     log:
         script_log("world/world"),
     benchmark:
         f"{RESULTS}/benchmarks/world/world.tsv"
+    conda:
+        "../../envs/idia.yaml"
+    params:
+        world=config.get("world", {}),
     script:
         "../scripts/world.py"
 
 
 rule haar_rate:
-    output:
-        f"{RESULTS}/world/haar.json",
     input:
         identities=f"{RESULTS}/world/identities.parquet",
         code=package("faces"),
-    params:
-        haar=config["haar"],
+    output:
+        f"{RESULTS}/world/haar.json",
     log:
         script_log("world/haar"),
+    conda:
+        "../../envs/idia.yaml"
+    params:
+        haar=config["haar"],
     script:
         "../scripts/haar.py"
