@@ -443,7 +443,8 @@ def render_face(params: FaceParams, rng: np.random.Generator, size: int = 112) -
 
     # beard on the jaw, below the mouth corners
     if p.beard in (1, 4):
-        col = _mix(skin, hair, 0.85 if p.beard == 1 else 0.35)
+        beard = hair if sum(hair) < sum(skin) else _scale_color(skin, 0.55)  # never paler
+        col = _mix(skin, beard, 0.85 if p.beard == 1 else 0.35)
         low = outline[outline[:, 1] > cy + b * 0.32]
         cv2.fillPoly(img, _pts(low), col, _AA)
     if p.beard == 2:
@@ -748,7 +749,7 @@ def _choose_members(genders: list[str], n_members: int, seed: int) -> np.ndarray
 
 def _validate(
     n_identities, n_members, attack_photos, occurrences, n_generic, image_size, n_broken_urls,
-    shard_size, caption_templates,
+    n_shards, caption_templates,
 ) -> None:  # fmt: skip
     if n_identities < 1:
         raise ValueError(f"n_identities must be >= 1, got {n_identities}")
@@ -769,8 +770,8 @@ def _validate(
         raise ValueError("n_generic and n_broken_urls must be >= 0")
     if image_size < 32:
         raise ValueError(f"image_size must be >= 32 for faces to be detectable, got {image_size}")
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    if n_shards < 1:
+        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
     if not caption_templates:
         raise ValueError("caption_templates must not be empty")
     for template in caption_templates:
@@ -809,13 +810,13 @@ def build_world(
     n_generic: int,
     image_size: int,
     n_broken_urls: int,
-    shard_size: int,
+    n_shards: int,
     caption_templates: list[str],
 ) -> dict:
     """Write identities, ground truth, attack photos and a sharded captioned corpus to outdir."""
     _validate(
         n_identities, n_members, attack_photos, occurrences, n_generic, image_size,
-        n_broken_urls, shard_size, caption_templates,
+        n_broken_urls, n_shards, caption_templates,
     )  # fmt: skip
     outdir = Path(outdir)
     names_genders = world_names(n_identities, seed)
@@ -895,8 +896,10 @@ def build_world(
 
     _check_captions(captions, owners, names, members)
 
-    for s, start in enumerate(range(0, len(keys), shard_size)):
-        end = start + shard_size
+    if n_shards > len(keys):
+        raise ValueError(f"n_shards={n_shards} exceeds the {len(keys)} corpus rows")
+    bounds = np.linspace(0, len(keys), n_shards + 1).round().astype(int)
+    for s, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
         _write_parquet(
             {"key": keys[start:end], "path": paths[start:end], "caption": captions[start:end]},
             url_dir / f"part-{s:05d}.parquet",
@@ -931,7 +934,7 @@ def build_world(
             "n_generic": n_generic,
             "image_size": image_size,
             "n_broken_urls": n_broken_urls,
-            "shard_size": shard_size,
+            "n_shards": n_shards,
             "caption_templates": list(caption_templates),
         },
         "counts": {
@@ -942,7 +945,7 @@ def build_world(
             "named_pairs": n_named,
             "generic_pairs": n_generic,
             "broken_urls": n_broken_urls,
-            "shards": (len(keys) + shard_size - 1) // shard_size,
+            "shards": n_shards,
             "attack_photos": n_identities * attack_photos,
         },
     }
