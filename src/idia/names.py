@@ -122,7 +122,7 @@ def world_names(n: int, seed: int, locales: list[str] | None = None) -> list[tup
 
     # First, one name of each awkward kind where the lists have one, so small worlds have them too.
     kinds_wanted = [0, 1, 2]
-    for slot, gender in enumerate(genders):
+    for gender in genders:
         if not kinds_wanted:
             break
         kind = kinds_wanted[0]

@@ -7,6 +7,7 @@ torchvision importable (see ``idia.compat``); torchrun launches it the same way.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -70,13 +71,22 @@ def launcher(gpus: int) -> list[str]:
     return [sys.executable, "-m", "idia.trainer"]
 
 
-def run_training(args: list[str], gpus: int, log_path: str | Path) -> float:
-    """Run the trainer in a child process, its output appended to ``log_path``; return seconds."""
+def run_training(args: list[str], gpus: int, log_path: str | Path, threads: int = 0) -> float:
+    """Run the trainer in a child process, its output appended to ``log_path``; return seconds.
+
+    ``threads`` caps torch's CPU threads (0: torch's default); more threads than the cores a job
+    was given makes CPU training several times slower, not faster.
+    """
+    env = dict(os.environ)
+    if threads > 0:
+        env["OMP_NUM_THREADS"] = str(threads)
     start = time.monotonic()
     with open(log_path, "a") as log:
         log.write("$ " + " ".join(launcher(gpus) + args) + "\n")
         log.flush()
-        result = subprocess.run(launcher(gpus) + args, stdout=log, stderr=subprocess.STDOUT)
+        result = subprocess.run(
+            launcher(gpus) + args, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
     if result.returncode != 0:
         raise RuntimeError(
             f"open_clip training failed (exit {result.returncode}); see {log_path}. "

@@ -16,7 +16,7 @@ rule download_shard:
         f"{RESULTS}/benchmarks/download/{{shard}}.tsv"
     conda:
         "../../envs/idia.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=60,

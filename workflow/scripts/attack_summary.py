@@ -10,9 +10,14 @@ for model, path in zip(snakemake.params.models, snakemake.input):
     metrics = pd.read_parquet(path)
     k = int(metrics["k"].max())
     at_k = metrics[metrics["k"] == k]
-    row = {"model": model, "k": k, "draws": len(at_k), "tau": snakemake.params.tau,
-           "members": int(at_k["tp"].iloc[0] + at_k["fn"].iloc[0]),
-           "non_members": int(at_k["fp"].iloc[0] + at_k["tn"].iloc[0])}
+    row = {
+        "model": model,
+        "k": k,
+        "draws": len(at_k),
+        "tau": snakemake.params.tau,
+        "members": int(at_k["tp"].iloc[0] + at_k["fn"].iloc[0]),
+        "non_members": int(at_k["fp"].iloc[0] + at_k["tn"].iloc[0]),
+    }
     for metric in ("accuracy", "tpr", "fnr", "fpr", "tnr"):
         row[f"{metric}_mean"] = at_k[metric].mean()
         row[f"{metric}_sd"] = at_k[metric].std(ddof=1) if len(at_k) > 1 else 0.0

@@ -22,5 +22,7 @@ with serve_directory(snakemake.input.images) as base_url:
 url_list.unlink()
 stats["shard"] = snakemake.wildcards.shard
 write_json(snakemake.output.stats, stats)
-print(f"{snakemake.wildcards.shard}: {stats['successes']}/{stats['rows']} downloaded, "
-      f"{stats['failed_to_download']} failed")
+print(
+    f"{snakemake.wildcards.shard}: {stats['successes']}/{stats['rows']} downloaded, "
+    f"{stats['failed_to_download']} failed"
+)

@@ -14,5 +14,7 @@ summary = {
     "per_shard": shards,
 }
 write_json(snakemake.output[0], summary)
-print(f"downloaded {summary['successes']}/{summary['rows']} images, "
-      f"{summary['failed_to_download']} URLs failed")
+print(
+    f"downloaded {summary['successes']}/{summary['rows']} images, "
+    f"{summary['failed_to_download']} URLs failed"
+)

@@ -1,4 +1,5 @@
 import numpy as np
+import torch
 
 from idia.attack import encode_photos
 from idia.identities import photo_table, read_identities
@@ -6,6 +7,7 @@ from idia.models import load_clip
 from idia.smk import log_to
 
 log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
 photos = photo_table(read_identities(snakemake.input.identities))
 clip = load_clip(**snakemake.params.model, device=snakemake.params.device)
 emb = encode_photos(

@@ -1,11 +1,13 @@
 import numpy as np
 import pandas as pd
+import torch
 
 from idia.attack import PAPER_TEMPLATES, encode_prompts
 from idia.models import load_clip
 from idia.smk import log_to
 
 log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
 templates = snakemake.params.templates
 templates = list(PAPER_TEMPLATES) if templates == "paper" else list(templates)
 clip = load_clip(**snakemake.params.model, device=snakemake.params.device)

@@ -14,17 +14,29 @@ read = {
     if key != "code"
 }
 if name == "metrics_vs_k":
-    figures.plot_metrics_vs_k(read["summary"], title=f"{model}: IDIA vs attack photos (tau={tau})",
-                              **out)
+    figures.plot_metrics_vs_k(
+        read["summary"], title=f"{model}: IDIA vs attack photos (tau={tau})", **out
+    )
 elif name == "confusion":
     figures.plot_confusion(read["metrics"], k, title=f"{model}: confusion at k={k}", **out)
 elif name == "rate_by_bin":
-    figures.plot_rate_by_bin(read["scores"], read["counts"], k, tau,
-                             title=f"{model}: TPR / FNR by occurrences (k={k})", **out)
+    figures.plot_rate_by_bin(
+        read["scores"],
+        read["counts"],
+        k,
+        tau,
+        title=f"{model}: TPR / FNR by occurrences (k={k})",
+        **out,
+    )
 elif name == "identities_per_bin":
     figures.plot_identities_per_bin(read["counts"], title="Identities per occurrence bin", **out)
 elif name == "tpr_heatmap":
-    figures.plot_tpr_heatmap(read["scores"], read["counts"], tau,
-                             title=f"{model}: TPR over attack photos x occurrences", **out)
+    figures.plot_tpr_heatmap(
+        read["scores"],
+        read["counts"],
+        tau,
+        title=f"{model}: TPR over attack photos x occurrences",
+        **out,
+    )
 else:
     raise ValueError(f"unknown figure {name!r}")

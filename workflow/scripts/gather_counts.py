@@ -13,5 +13,7 @@ counts = gather_counts(
 )
 counts.to_parquet(snakemake.output.parquet, index=False)
 counts.to_csv(snakemake.output.csv, index=False)
-print(f"{int(counts['member'].sum())} members, {int((~counts['member']).sum())} non-members; "
-      + ", ".join(f"{b}: {n}" for b, n in counts.groupby("bin", sort=False).size().items()))
+print(
+    f"{int(counts['member'].sum())} members, {int((~counts['member']).sum())} non-members; "
+    + ", ".join(f"{b}: {n}" for b, n in counts.groupby("bin", sort=False).size().items())
+)

@@ -24,5 +24,7 @@ np.savez_compressed(
     person_index=photos["person_index"].to_numpy(np.int64),
 )
 top1 = float((out["rank"] == 0).mean())
-print(f"predictions for {len(photos)} photos x {text.shape[0]} templates; "
-      f"true name ranked first in {top1:.1%} of (photo, template) pairs")
+print(
+    f"predictions for {len(photos)} photos x {text.shape[0]} templates; "
+    f"true name ranked first in {top1:.1%} of (photo, template) pairs"
+)

@@ -13,5 +13,7 @@ hits = search_shard(
     threads=snakemake.threads,
 )
 write_hits(hits, snakemake.output[0])
-print(f"{snakemake.wildcards.shard}: {len(hits)} name hits "
-      f"for {hits['person_id'].nunique()} of {len(names)} identities")
+print(
+    f"{snakemake.wildcards.shard}: {len(hits)} name hits "
+    f"for {hits['person_id'].nunique()} of {len(names)} identities"
+)

@@ -41,9 +41,14 @@ args = trainer_args(
 # afresh instead of resuming someone else's checkpoint.
 run_id = hashlib.sha256(json.dumps([args, manifest], sort_keys=True).encode()).hexdigest()[:12]
 args[args.index("--name") + 1] = run_id
-logging.info("training %s on %d samples from %d shards (run %s)", snakemake.wildcards.model,
-             samples, len(shards), run_id)
-seconds = run_training(args, gpus, snakemake.log[0])
+logging.info(
+    "training %s on %d samples from %d shards (run %s)",
+    snakemake.wildcards.model,
+    samples,
+    len(shards),
+    run_id,
+)
+seconds = run_training(args, gpus, snakemake.log[0], threads=snakemake.threads)
 checkpoint = Path(snakemake.params.runs) / run_id / "checkpoints" / f"epoch_{train['epochs']}.pt"
 if not checkpoint.exists():
     checkpoint = checkpoint.with_name("epoch_latest.pt")

@@ -26,7 +26,9 @@ result = {
     "failed_urls": downloads["failed_to_download"],
 }
 write_json(snakemake.output[0], result)
-print(f"caption search agrees with the world's truth for {result['counts_agree']}"
-      f"/{result['identities']} identities")
+print(
+    f"caption search agrees with the world's truth for {result['counts_agree']}"
+    f"/{result['identities']} identities"
+)
 if wrong.size:
     raise ValueError(f"caption search disagrees with the world's truth: {result['mismatches']}")
