@@ -295,3 +295,17 @@ def test_every_member_lands_in_exactly_one_bin(tmp_path):
     assert out.loc[out["count"] == 175, "bin"].item() == "175–199"
     assert out.loc[out["count"] == 174, "bin"].item() == "150–174"
     assert (out["bin_index"] >= 0).all()
+
+
+def test_shards_with_the_same_file_name_are_kept_apart(tmp_path):
+    # img2dataset names every single-shard download 00000.parquet, each in its own folder.
+    names = pd.DataFrame({"person_id": ["a"], "name": ["Ann Lee"]})
+    paths = []
+    for folder in ("part-00000", "part-00001"):
+        (tmp_path / folder).mkdir()
+        path = tmp_path / folder / "00000.parquet"
+        pd.DataFrame({"caption": ["Ann Lee smiles"]}).to_parquet(path)
+        write_hits(search_shard(path, names, shard=folder), tmp_path / f"{folder}.hits.parquet")
+        paths.append(tmp_path / f"{folder}.hits.parquet")
+    counts = gather_counts(paths, names, bin_edges=[1, float("inf")])
+    assert counts.loc[0, "count"] == 2

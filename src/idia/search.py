@@ -241,10 +241,12 @@ def search_shard(
     caption_col: str = "caption",
     threads: int = 1,
     memory_limit: str | None = None,
+    shard: str | None = None,
 ) -> pd.DataFrame:
     """Find every (person, caption) pair where the caption mentions the person's name.
 
-    Returns a DataFrame with columns ``person_id``, ``shard`` (the file's stem) and ``row`` (the
+    Returns a DataFrame with columns ``person_id``, ``shard`` (``shard``, by default the file's
+    stem; give it when shards share a file name in different folders) and ``row`` (the
     0-based row in the file), one row per distinct pair. ``df.attrs`` carries ``captions`` (rows in
     the file) and ``null_captions`` (rows skipped because the caption is NULL).
     """
@@ -290,7 +292,7 @@ def search_shard(
         hits = con.execute(sql, params).df()
     finally:
         con.close()
-    hits.insert(1, "shard", path.stem)
+    hits.insert(1, "shard", shard or path.stem)
     hits["row"] = hits["row"].astype("int64")
     hits = hits.sort_values(["person_id", "row"], kind="stable").reset_index(drop=True)
     hits = hits[HIT_COLUMNS]

@@ -11,6 +11,7 @@ hits = search_shard(
     match=snakemake.params.match,
     caption_col=snakemake.params.column,
     threads=snakemake.threads,
+    shard=snakemake.wildcards.shard,
 )
 write_hits(hits, snakemake.output[0])
 print(
