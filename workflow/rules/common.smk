@@ -33,6 +33,16 @@ wildcard_constraints:
     model=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
+def canonical(value):
+    """A config value with dict keys sorted, recursively: Snakemake sees a dict param as changed
+    when only its key order changed, so every dict param goes through here."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def package(*modules):
     """The package sources a rule runs, declared as inputs so that code changes rerun it."""
     return [workflow.source_path(f"../../src/idia/{m}.py") for m in modules]
@@ -112,7 +122,7 @@ def attack_ks():
 
 def candidate_lists():
     lists = config["candidates"]["lists"]
-    return {} if lists == "faker" else dict(lists)
+    return {} if lists == "faker" else canonical(lists)
 
 
 FIGURES = [

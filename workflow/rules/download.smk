@@ -21,7 +21,7 @@ rule download_shard:
         mem_mb=2000,
         runtime=60,
     params:
-        download=config["download"],
+        download=canonical(config["download"]),
     script:
         "../scripts/download.py"
 

@@ -23,7 +23,7 @@ rule train_clip:
         runtime=600,
         gpu=lambda wildcards: config["models"][wildcards.model]["train"].get("gpus", 0),
     params:
-        train=lambda wildcards: config["models"][wildcards.model]["train"],
+        train=lambda wildcards: canonical(config["models"][wildcards.model]["train"]),
         arch=lambda wildcards: config["models"][wildcards.model]["arch"],
         runs=lambda wildcards: f"{RESULTS}/models/{wildcards.model}/runs",
     script:

@@ -18,7 +18,7 @@ rule world:
     conda:
         "../../envs/idia.yaml"
     params:
-        world=config.get("world", {}),
+        world=canonical(config.get("world", {})),
     script:
         "../scripts/world.py"
 
@@ -34,6 +34,6 @@ rule haar_rate:
     conda:
         "../../envs/idia.yaml"
     params:
-        haar=config["haar"],
+        haar=canonical(config["haar"]),
     script:
         "../scripts/haar.py"
