@@ -13,7 +13,9 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/attack.smk"
+include: "workflow/rules/stats.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/audit.smk"
 
 
 rule all:
@@ -30,3 +32,8 @@ rule figures:
 rule train_all:
     input:
         trained_models(),
+
+
+rule audit:
+    input:
+        audit_target,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,47 @@ def test_paper_config_plans_the_full_dag_without_network(tmp_path: Path):
     assert counts["search_shard"] == 32 and counts["gather_counts"] == 1
     assert counts["encode_prompts"] == counts["encode_photos"] == counts["sweep"] == 3
     assert "world" not in counts and "train_clip" not in counts
+
+
+def test_person_level_statistics(tiny_run: Path):
+    summary = pd.read_csv(tiny_run / "results/stats/summary.csv")
+    assert list(summary["model"]) == ["tiny"]
+    assert summary.loc[0, "members"] == 8 and summary.loc[0, "non_members"] == 4
+    assert 0 <= summary.loc[0, "vote_auc"] <= 1
+    assert "non-members" in summary.loc[0, "fpr_statement"]
+    persons = pd.read_csv(tiny_run / "results/stats/tiny/persons.csv")
+    assert len(persons) == 12 and persons["person_id"].is_unique
+    assert persons["p_value"].between(0, 1, inclusive="right").all()
+    assert persons["vote_score"].between(0, 21).all()
+    assert (persons["called"] == (persons["vote_score"] >= 1)).all()
+    for name in ("roc", "pvalue_qq"):
+        assert (tiny_run / f"results/figures/tiny/{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_audit_target_reports_bad_files_and_audits_the_rest(tiny_run: Path, tmp_path: Path):
+    truth = pd.read_parquet(tiny_run / "results/world/truth.parquet")
+    member = truth[truth["member"]].iloc[0]
+    photos = tmp_path / "photos"
+    shutil.copytree(tiny_run / "results/world/photos" / member["person_id"], photos)
+    (photos / "notes.txt").write_text("not a photo")
+    (photos / "broken.jpg").write_bytes(b"")
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(photos / "blank.jpg")
+    snakemake(tiny_run, "audit", "--config", f"audit_photos={photos}",
+              f"audit_name={member['name']}")  # fmt: skip
+    folders = list((tiny_run / "results/audit").iterdir())
+    assert len(folders) == 1
+    result = json.loads((folders[0] / "audit.json").read_text())
+    problems = {Path(p["path"]).name: p["problem"] for p in result["problems"]}
+    assert "notes.txt" in problems and "broken.jpg" in problems
+    assert "no face" in problems.get("blank.jpg", "")
+    assert result["n_usable"] == 6 + 1  # the world's photos and the blank one, flagged
+    (model,) = result["models"]
+    assert 0 < model["p_value"] <= 1 and 0 <= model["vote_score"] <= 21
+    html = (folders[0] / "audit.html").read_text()
+    assert member["name"] in html and "<img" not in html
+
+
+def test_audit_without_photos_says_what_to_do(tiny_run: Path):
+    result = snakemake(tiny_run, "audit", "-n", check=False)
+    assert result.returncode != 0
+    assert "audit_photos" in result.stdout + result.stderr

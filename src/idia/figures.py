@@ -517,3 +517,80 @@ def plot_tpr_heatmap(
         _title(ax, title)
         save(fig, png, pdf)
     return matrix
+
+
+# --------------------------------------------------------------------------- person-level evidence
+
+_SCORES = {
+    "vote_score": ("vote score (templates correct)", PALETTE["blue"], "-"),
+    "combined_score": ("vote + margin tie-break", PALETTE["vermillion"], "--"),
+}
+
+
+def plot_roc(persons: pd.DataFrame, tau: int, png: str | Path, pdf: str | Path, title: str):
+    """ROC over identities, linear and log-log, for the vote score and the finer combined score.
+
+    The operating point of the decision rule (vote ≥ tau) is marked; on the log-log panel FPR 0
+    sits at half the smallest non-zero FPR the cohort can express (1 / non-members).
+    """
+    from idia.stats import auc, roc_curve
+
+    _require(persons, ["is_member", *_SCORES], "persons")
+    labels = persons["is_member"].to_numpy(bool)
+    if labels.all() or not labels.any():
+        raise ValueError("ROC needs both members and non-members among the persons")
+    floor = 0.5 / max(1, int((~labels).sum()))
+    with _style():
+        fig = _figure(10, 4.4)
+        ax_lin, ax_log = fig.subplots(1, 2)
+        for column, (label, colour, style) in _SCORES.items():
+            scores = persons[column].to_numpy(float)
+            fpr, tpr, _ = roc_curve(scores, labels)
+            area = auc(scores, labels)
+            ax_lin.plot(fpr, tpr, style, color=colour, label=f"{label}: AUC {area:.3f}")
+            ax_log.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), style, color=colour)
+        called = persons["vote_score"].to_numpy() >= tau
+        op = (called[~labels].mean(), called[labels].mean())
+        for ax, point in ((ax_lin, op), (ax_log, tuple(max(v, floor) for v in op))):
+            ax.plot(*point, "o", color=PALETTE["black"], label=f"decision rule (tau={tau})")
+        ax_lin.plot([0, 1], [0, 1], ":", color=PALETTE["grey"], label="chance")
+        ax_lin.set(xlabel="FPR (non-members flagged)", ylabel="TPR (members detected)",
+                   xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))  # fmt: skip
+        ax_lin.legend(loc="lower right")
+        ax_log.set(xscale="log", yscale="log", xlabel="FPR (log)", ylabel="TPR (log)",
+                   xlim=(floor * 0.8, 1.05), ylim=(floor * 0.8, 1.05))  # fmt: skip
+        ax_log.axvline(1 / max(1, int((~labels).sum())), color=PALETTE["grey"], lw=0.8, ls=":")
+        ax_log.set_title("log-log; dotted: 1 / non-members", loc="left", fontsize=9)
+        _title(ax_lin, title)
+    save(fig, png, pdf)
+    return fig
+
+
+def plot_pvalue_qq(persons: pd.DataFrame, png: str | Path, pdf: str | Path, title: str):
+    """QQ plot of the p-values against Uniform(0, 1): non-members should lie on the diagonal."""
+    from idia.stats import uniformity
+
+    _require(persons, ["is_member", "p_value"], "persons")
+    with _style():
+        fig = _figure(5.6, 4.8)
+        ax = fig.subplots()
+        for member, (label, colour, marker) in {
+            False: ("non-members", PALETTE["blue"], "o"),
+            True: ("members", PALETTE["vermillion"], "^"),
+        }.items():
+            p = np.sort(persons.loc[persons["is_member"] == member, "p_value"].dropna().to_numpy())
+            if not p.size:
+                continue
+            expected = (np.arange(1, p.size + 1) - 0.5) / p.size
+            extra = ""
+            if not member:
+                ks = uniformity(p)
+                extra = f" (KS {ks['ks_stat']:.3f}, p={ks['ks_pvalue']:.2g})"
+            ax.plot(expected, p, marker, ms=3.5, color=colour, label=f"{label}{extra}", ls="none")
+        ax.plot([0, 1], [0, 1], ":", color=PALETTE["grey"], label="uniform")
+        ax.set(xlabel="expected p-value under H0 (uniform quantile)", ylabel="observed p-value",
+               xlim=(0, 1), ylim=(0, 1.02))  # fmt: skip
+        ax.legend(loc="upper left")
+        _title(ax, title)
+    save(fig, png, pdf)
+    return fig

@@ -2,6 +2,7 @@
 import math
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
@@ -99,11 +100,16 @@ def model_inputs(wildcards):
     return {}
 
 
-def model_params(wildcards):
-    spec = config["models"][wildcards.model]
+def model_spec(name):
+    """How a script loads model ``name``: its exported folder, or an open_clip pretrained tag."""
+    spec = config["models"][name]
     if "train" in spec:
-        return {"model_dir": f"{RESULTS}/models/{wildcards.model}"}
+        return {"model_dir": f"{RESULTS}/models/{name}"}
     return {"arch": spec["arch"], "pretrained": spec["pretrained"]}
+
+
+def model_params(wildcards):
+    return model_spec(wildcards.model)
 
 
 def arch_config(wildcards):
@@ -131,6 +137,8 @@ FIGURES = [
     "rate_by_bin",
     "identities_per_bin",
     "tpr_heatmap",
+    "roc",
+    "pvalue_qq",
 ]
 
 
@@ -144,7 +152,10 @@ def figure_targets():
 
 
 def all_targets():
-    targets = figure_targets() + [f"{RESULTS}/attack/summary.csv"]
+    targets = figure_targets() + [
+        f"{RESULTS}/attack/summary.csv",
+        f"{RESULTS}/stats/summary.csv",
+    ]
     if WORLD:
         targets += [f"{RESULTS}/world/haar.json", f"{RESULTS}/search/truth_check.json"]
     return targets
@@ -154,3 +165,39 @@ onsuccess:
     summary = Path(f"{RESULTS}/attack/headline.txt")
     if summary.exists():
         print(summary.read_text().rstrip())
+
+
+def audit_slug():
+    """A file-system-safe folder name for the audited person (accents and quotes folded)."""
+    import re
+    import unicodedata
+
+    name = str(config.get("audit_name", "")).strip()
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", folded).strip("-").lower() or "person"
+
+
+def audit_target(wildcards):
+    missing = [key for key in ("audit_photos", "audit_name") if not config.get(key)]
+    if missing:
+        raise WorkflowError(
+            "the audit needs a folder of photos and a name: "
+            'snakemake audit --config audit_photos=DIR audit_name="First Last" '
+            f"(missing: {', '.join(missing)})"
+        )
+    if not Path(config["audit_photos"]).is_dir():
+        raise WorkflowError(f"audit_photos is not a folder: {config['audit_photos']}")
+    return f"{RESULTS}/audit/{audit_slug()}/audit.html"
+
+
+def audit_inputs(wildcards):
+    """Every trained model's weights; pretrained ones load by name."""
+    return {
+        f"weights_{name}": f"{RESULTS}/models/{name}/open_clip_model.safetensors"
+        for name, spec in config["models"].items()
+        if "train" in spec
+    }
+
+
+def audit_models(wildcards):
+    return [{"name": name, **model_spec(name)} for name in model_names()]

@@ -38,5 +38,9 @@ elif name == "tpr_heatmap":
         title=f"{model}: TPR over attack photos x occurrences",
         **out,
     )
+elif name == "roc":
+    figures.plot_roc(read["persons"], tau, title=f"{model}: ROC over identities", **out)
+elif name == "pvalue_qq":
+    figures.plot_pvalue_qq(read["persons"], title=f"{model}: p-values vs uniform", **out)
 else:
     raise ValueError(f"unknown figure {name!r}")

@@ -1,0 +1,561 @@
+"""The single-person audit (DESIGN §3): photos + a name + CLIP model(s) → verdict and evidence.
+
+An auditor holds a folder of photos of one person and that person's name and asks whether a model
+was trained on them. The audit runs the paper's attack with every photo (k = all), reports the
+vote score against ``tau`` as the paper does, adds the calibrated decoy p-value of DESIGN §2.2,
+and records what an outsider needs to check the claim: which model file (sha256), which candidate
+pool and templates (sha256), which code (git commit, package versions). Photos never leave the
+machine: the HTML page embeds them only when asked to.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import html
+import io
+import platform
+import subprocess
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts, load_image, predict
+from idia.attack import template_correct as _template_correct
+from idia.faces import detect_faces
+from idia.models import Clip, sha256_file
+from idia.names import name_key
+from idia.stats import decoy_pvalues
+
+__all__ = [
+    "NO_FACE",
+    "audit_person",
+    "collect_photos",
+    "inspect_photos",
+    "provenance",
+    "render_html",
+    "run_audit",
+    "sha256_lines",
+]
+
+#: The problem text of a readable photo in which the Haar cascade finds no face.
+NO_FACE = "no face detected"
+
+#: Haar cascade settings of the workflow's default config (``haar:`` in config/config.yaml).
+DEFAULT_HAAR = {"scale_factor": 1.1, "min_neighbors": 5, "min_size": 32}
+
+_PACKAGES = ("idia", "torch", "open_clip_torch", "numpy", "opencv-python-headless", "pillow")
+
+
+# --------------------------------------------------------------------------------------------
+# Photos
+# --------------------------------------------------------------------------------------------
+
+
+def inspect_photos(
+    folder: str | Path, *, require_face: bool = False, haar: dict | None = None
+) -> list[dict]:
+    """One record per entry of ``folder`` (sorted): ``path``, ``faces``, ``used``, ``problem``.
+
+    A file that does not decode is not used; a photo without a detected face is used unless
+    ``require_face`` (the attack does not need a detected face: the paper's photos were
+    face-filtered, a user's need not be, so the flag is a warning, not a verdict).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(
+            f"photo folder {str(folder)!r} does not exist or is not a folder; pass the folder "
+            "that holds the person's photos"
+        )
+    haar = {**DEFAULT_HAAR, **(haar or {})}
+    records = []
+    for path in sorted(folder.iterdir()):
+        rec = {"path": str(path), "file": path.name, "faces": None, "used": False, "problem": None}
+        records.append(rec)
+        if path.is_dir():
+            rec["problem"] = "a sub-folder; photos in sub-folders are not audited"
+            continue
+        try:
+            image = load_image(path)
+        except (ValueError, OSError) as err:
+            cause = err.__cause__
+            if path.stat().st_size == 0:
+                detail = "the file is empty (0 bytes)"
+            else:
+                detail = f"{type(cause).__name__}: {cause}" if cause else str(err)
+            rec["problem"] = f"not a readable image: {detail}; replace or remove the file"
+            continue
+        rec["faces"] = int(len(detect_faces(np.asarray(image), **haar)))
+        if rec["faces"] == 0:
+            if require_face:
+                rec["problem"] = f"{NO_FACE}; left out because a detected face is required"
+                continue
+            rec["problem"] = (
+                f"{NO_FACE} by the Haar cascade; the attack still uses this photo, but check "
+                "that it shows the person"
+            )
+        rec["used"] = True
+    return records
+
+
+def collect_photos(
+    folder: str | Path, *, require_face: bool = False, haar: dict | None = None
+) -> tuple[list[Path], list[dict]]:
+    """The usable photos of ``folder`` and a ``{path, problem}`` record for every other finding.
+
+    Nothing is dropped silently: unreadable files and sub-folders are problems and left out,
+    photos without a detected face are problems and kept (unless ``require_face``). Raises
+    ValueError naming the folder and every problem when no photo is usable.
+    """
+    return _split(inspect_photos(folder, require_face=require_face, haar=haar), folder)
+
+
+def _split(records: list[dict], folder: str | Path) -> tuple[list[Path], list[dict]]:
+    usable = [Path(r["path"]) for r in records if r["used"]]
+    problems = [{"path": r["path"], "problem": r["problem"]} for r in records if r["problem"]]
+    if not usable:
+        listing = "".join(f"\n  {Path(p['path']).name}: {p['problem']}" for p in problems)
+        raise ValueError(
+            f"no usable photo in {str(folder)!r}"
+            + (f"; problems found:{listing}" if listing else " (the folder is empty)")
+            + "\nAdd JPEG or PNG photos of the person to the folder and run the audit again."
+        )
+    return usable, problems
+
+
+# --------------------------------------------------------------------------------------------
+# The attack on one person
+# --------------------------------------------------------------------------------------------
+
+
+def _place_name(
+    name: str, candidates: Sequence[str], decoy_mask
+) -> tuple[list[str], int, np.ndarray]:
+    """Candidates containing ``name`` exactly once, its index, and the decoy mask over them.
+
+    A candidate equal to ``name`` up to case and accents *is* the name (it would be an unfair
+    decoy), so it is replaced by ``name``; an absent name is appended at the end, where the
+    first-index tie rule of the argmax cannot favour it.
+    """
+    cands = list(candidates)
+    mask = None if decoy_mask is None else np.asarray(decoy_mask, dtype=bool).copy()
+    if mask is not None and mask.shape != (len(cands),):
+        raise ValueError(
+            f"decoy_mask must have one entry per candidate ({len(cands)}), got {mask.shape}"
+        )
+    key = name_key(name)
+    hits = [i for i, c in enumerate(cands) if name_key(c) == key]
+    if hits:
+        idx = hits[0]
+        cands[idx] = name
+        for j in reversed(hits[1:]):  # the same name twice would split its votes
+            del cands[j]
+            if mask is not None:
+                mask = np.delete(mask, j)
+    else:
+        cands.append(name)
+        idx = len(cands) - 1
+        if mask is not None:
+            mask = np.append(mask, False)
+    if mask is None:
+        mask = np.ones(len(cands), dtype=bool)
+    mask[idx] = False
+    if len(cands) < 2:
+        raise ValueError("the candidate pool needs at least one name besides the audited person")
+    return cands, idx, mask
+
+
+def audit_person(
+    photos: Sequence[str | Path],
+    name: str,
+    clip: Clip,
+    *,
+    candidates: Sequence[str],
+    templates: Sequence[str] = PAPER_TEMPLATES,
+    tau: int = 1,
+    decoy_mask=None,
+    batch_size: int = 256,
+) -> dict:
+    """Run the attack on one person with all ``photos`` and one model.
+
+    ``candidates`` is the pool the name competes with; the name is added when absent (see
+    ``_place_name``). ``decoy_mask`` (over ``candidates``) picks the names the p-value compares
+    with — by default every other candidate; pass only random filler names when the pool also
+    holds other study identities the model may know. Prompts and photos are encoded once.
+    """
+    name = name.strip()
+    if not name:
+        raise ValueError("the audited person's name is empty")
+    photos = [Path(p) for p in photos]
+    if not photos:
+        raise ValueError(f"no photos to audit {name!r} with")
+    if tau < 0:
+        raise ValueError(f"tau must be >= 0, got {tau}")
+    cands, idx, decoys = _place_name(name, candidates, decoy_mask)
+    templates = list(templates)
+    text_emb = encode_prompts(
+        clip.model, clip.tokenizer, cands, templates, device=clip.device, progress=False
+    )
+    image_emb = encode_photos(
+        clip.model,
+        clip.preprocess,
+        photos,
+        batch_size=batch_size,
+        device=clip.device,
+        progress=False,
+    )
+    n_photos, n_t = len(photos), len(templates)
+    out = predict(image_emb, text_emb, np.full(n_photos, idx))
+    pred, rank, margin = out["pred"], out["rank"], out["margin"]  # [P, T]
+
+    counts = np.zeros((n_t, len(cands)), np.int64)  # votes per template and candidate
+    np.add.at(counts, (np.tile(np.arange(n_t), n_photos), pred.ravel()), 1)
+    top = counts.argmax(axis=1)  # lowest index among tied leaders
+    top_votes = counts[np.arange(n_t), top]
+    tied = (counts == top_votes[:, None]).sum(axis=1) > 1
+    correct = _template_correct(pred.T, idx)  # [T]
+    rows = [
+        {
+            "template": templates[t],
+            "prediction": cands[top[t]],
+            "votes": int(top_votes[t]),
+            "tie": bool(tied[t]),
+            "true_votes": int(counts[t, idx]),
+            "correct": bool(correct[t]),
+            "mean_rank": float(rank[:, t].mean()),
+            "mean_margin": float(margin[:, t].mean()),
+        }
+        for t in range(n_t)
+    ]
+    vote_score = int(correct.sum())
+    p_value = float(
+        decoy_pvalues(image_emb, text_emb, np.zeros(n_photos, np.int64), np.array([idx]), decoys)[0]
+    )
+    return {
+        "model": clip.name,
+        "name": name,
+        "n_photos": n_photos,
+        "n_templates": n_t,
+        "n_candidates": len(cands),
+        "n_decoys": int(decoys.sum()),
+        "tau": int(tau),
+        "vote_score": vote_score,
+        "member": vote_score >= tau,
+        "p_value": p_value,
+        "mean_rank": float(rank.mean()),
+        "mean_margin": float(margin.mean()),
+        "top1_rate": float((pred == idx).mean()),
+        "templates": rows,
+        "photo_top1": {str(p): float((pred[i] == idx).mean()) for i, p in enumerate(photos)},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance
+# --------------------------------------------------------------------------------------------
+
+
+def sha256_lines(lines: Sequence[str]) -> str:
+    """sha256 of the newline-joined strings: the identity of a candidate pool or template set."""
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for pkg in _PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return versions
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "--no-optional-locks", *args],  # read-only: never take the index lock
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _code_version() -> dict:
+    """Commit and dirty flag of the repository holding this package, or "unknown" outside one."""
+    here = Path(__file__).resolve().parent
+    head = _git(["rev-parse", "HEAD"], here)
+    if head is None:
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+    status = _git(["status", "--porcelain", "--untracked-files=no"], here)
+    return {
+        "git_commit": head.strip(),
+        "git_dirty": "unknown" if status is None else bool(status.strip()),
+    }
+
+
+def _pretrained_files(clip_name: str) -> list[Path]:
+    """Best effort: the cached weight file behind an ``arch:pretrained`` open_clip model."""
+    arch, _, tag = clip_name.partition(":")
+    if not tag or arch == "local-dir":
+        return []
+    if Path(tag).is_file():
+        return [Path(tag)]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        from idia.compat import import_open_clip
+
+        cfg = import_open_clip().get_pretrained_cfg(arch, tag) or {}
+        repo = (cfg.get("hf_hub") or "").strip("/")
+        for filename in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+            hit = try_to_load_from_cache(repo, filename) if repo else None
+            if isinstance(hit, str) and Path(hit).is_file():
+                return [Path(hit)]
+    except Exception:  # provenance must not break the audit
+        return []
+    return []
+
+
+def provenance(
+    clip_name: str,
+    model_files: Sequence[str | Path] | None,
+    candidates: Sequence[str],
+    templates: Sequence[str],
+    seed: int | None,
+    *,
+    candidates_source: str | None = None,
+    tau: int | None = None,
+    haar: dict | None = None,
+) -> dict:
+    """What an outsider needs to reproduce the verdict: model, inputs and code, each hashed."""
+    files = [Path(f) for f in model_files] if model_files else _pretrained_files(clip_name)
+    return {
+        "model": clip_name,
+        "model_files": [
+            {"file": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size} for f in files
+        ],
+        "model_files_note": None
+        if files
+        else "weight file not found locally; identify the model by its name and tag",
+        "candidates": {
+            "n": len(candidates),
+            "sha256": sha256_lines(candidates),
+            "source": candidates_source,
+        },
+        "templates": {"n": len(templates), "sha256": sha256_lines(templates)},
+        "seeds": {"candidate_pool": seed},
+        "tau": tau,
+        "haar": {**DEFAULT_HAAR, **(haar or {})},
+        "packages": _package_versions(),
+        **_code_version(),
+        "python": platform.python_version(),
+        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The whole audit
+# --------------------------------------------------------------------------------------------
+
+
+def run_audit(
+    photo_dir: str | Path,
+    name: str,
+    models: Sequence[tuple[Clip, Sequence[Path] | None]],
+    *,
+    candidates: Sequence[str],
+    templates: Sequence[str] = PAPER_TEMPLATES,
+    tau: int = 1,
+    seed: int | None = None,
+    candidates_source: str | None = None,
+    decoy_mask=None,
+    require_face: bool = False,
+    haar: dict | None = None,
+) -> dict:
+    """Audit one person against every model: ``models`` pairs a loaded Clip with its files."""
+    records = inspect_photos(photo_dir, require_face=require_face, haar=haar)
+    usable, problems = _split(records, photo_dir)
+    results = []
+    for clip, files in models:
+        res = audit_person(
+            usable,
+            name,
+            clip,
+            candidates=candidates,
+            templates=templates,
+            tau=tau,
+            decoy_mask=decoy_mask,
+        )
+        cands, _, _ = _place_name(name.strip(), candidates, decoy_mask)
+        res["provenance"] = provenance(
+            clip.name,
+            files,
+            cands,
+            list(templates),
+            seed,
+            candidates_source=candidates_source,
+            tau=tau,
+            haar=haar,
+        )
+        results.append(res)
+    return {
+        "name": name.strip(),
+        "photo_dir": str(photo_dir),
+        "photos": records,
+        "problems": problems,
+        "n_usable": len(usable),
+        "tau": int(tau),
+        "templates": list(templates),
+        "models": results,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# HTML report
+# --------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:62rem;
+color:#222;line-height:1.4;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}
+.verdict{font-size:2.4rem;font-weight:700;margin:.3rem 0}
+.member{color:#b00020}.nonmember{color:#1b5e20}
+.card{border:1px solid #ddd;border-radius:8px;padding:1rem 1.2rem;margin:1rem 0}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{border-bottom:1px solid #eee;padding:.25rem .5rem;text-align:left;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#1b5e20}.bad{color:#b00020}.muted{color:#666;font-size:.85rem}
+code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.8rem;word-break:break-all}
+img.thumb{width:96px;height:auto;border-radius:4px}
+"""
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.3g}" if np.isfinite(p) else "n/a"
+
+
+def _thumbnail(path: str) -> str | None:
+    try:
+        image = load_image(path)
+    except (ValueError, OSError):
+        return None
+    image.thumbnail((192, 192))
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=85)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _model_section(res: dict) -> str:
+    verdict, cls = ("member", "member") if res["member"] else ("not a member", "nonmember")
+    rows = "".join(
+        "<tr>"
+        f"<td>{_e(r['template'])}</td>"
+        f"<td>{_e(r['prediction'])}{' (tie)' if r['tie'] else ''}</td>"
+        f"<td class=num>{r['votes']}</td><td class=num>{r['true_votes']}</td>"
+        f"<td class={'ok' if r['correct'] else 'bad'}>{'yes' if r['correct'] else 'no'}</td>"
+        f"<td class=num>{r['mean_rank']:.1f}</td><td class=num>{r['mean_margin']:+.4f}</td>"
+        "</tr>"
+        for r in res["templates"]
+    )
+    prov = res.get("provenance") or {}
+    files = (
+        "".join(
+            f"<li><code>{_e(f['file'])}</code> sha256 <code>{_e(f['sha256'])}</code> "
+            f"({f['bytes']} bytes)</li>"
+            for f in prov.get("model_files", [])
+        )
+        or f"<li>{_e(prov.get('model_files_note') or 'no weight file recorded')}</li>"
+    )
+    packages = ", ".join(f"{_e(k)} {_e(v)}" for k, v in prov.get("packages", {}).items())
+    cands = prov.get("candidates", {})
+    temps = prov.get("templates", {})
+    return f"""
+<div class=card>
+<div class=muted>model</div><div class=mono>{_e(res["model"])}</div>
+<div class="verdict {cls}">{verdict}</div>
+<p>Vote score <b>{res["vote_score"]} / {res["n_templates"]}</b> templates name the person
+(member when &ge; &tau; = {res["tau"]}).
+Decoy p-value <b>{_fmt_p(res["p_value"])}</b> against {res["n_decoys"]} decoy names
+(small values mean the model ties these photos to this name more than to random names).
+Mean rank of the true name {res["mean_rank"]:.1f} of {res["n_candidates"]} candidates;
+top-1 in {100 * res["top1_rate"]:.1f}% of photo &times; template predictions;
+mean margin {res["mean_margin"]:+.4f}. Photos used: {res["n_photos"]}.</p>
+<table><thead><tr><th>template</th><th>most frequent prediction</th><th>votes</th>
+<th>votes for the name</th><th>correct</th><th>mean rank</th><th>mean margin</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<h3>Provenance</h3>
+<ul>{files}</ul>
+<table>
+<tr><th>candidate pool</th><td>{cands.get("n")} names, sha256
+<code>{_e(cands.get("sha256"))}</code>; source {_e(cands.get("source") or "generated")};
+seed {_e(prov.get("seeds", {}).get("candidate_pool"))}</td></tr>
+<tr><th>templates</th><td>{temps.get("n")} templates, sha256
+<code>{_e(temps.get("sha256"))}</code></td></tr>
+<tr><th>code</th><td>git commit <code>{_e(prov.get("git_commit"))}</code>,
+uncommitted changes: {_e(prov.get("git_dirty"))}</td></tr>
+<tr><th>packages</th><td>{packages}; Python {_e(prov.get("python"))}</td></tr>
+<tr><th>Haar cascade</th><td>{_e(prov.get("haar"))}</td></tr>
+<tr><th>time (UTC)</th><td>{_e(prov.get("timestamp"))}</td></tr>
+</table>
+</div>"""
+
+
+def render_html(result: dict, out_path: str | Path, include_photos: bool = False) -> Path:
+    """Write the audit as one self-contained HTML page (inline CSS, no external assets).
+
+    Photos are embedded as thumbnails only with ``include_photos``: by default the page can be
+    shared without sharing the photos. Every user-supplied string is HTML-escaped.
+    """
+    out_path = Path(out_path)
+    photo_rows = []
+    for rec in result["photos"]:
+        thumb = ""
+        if include_photos and rec["faces"] is not None:
+            data = _thumbnail(rec["path"])
+            if data:
+                thumb = (
+                    f'<img class=thumb alt="{_e(rec["file"])}" src="data:image/jpeg;base64,{data}">'
+                )
+        faces = "&ndash;" if rec["faces"] is None else rec["faces"]
+        used = "yes" if rec["used"] else "no"
+        problem = _e(rec["problem"]) if rec["problem"] else ""
+        photo_rows.append(
+            f"<tr>{'<td>' + thumb + '</td>' if include_photos else ''}"
+            f"<td><code>{_e(rec['file'])}</code></td><td class=num>{faces}</td>"
+            f"<td class={'ok' if rec['used'] else 'bad'}>{used}</td><td>{problem}</td></tr>"
+        )
+    thumb_head = "<th>photo</th>" if include_photos else ""
+    models = "".join(_model_section(res) for res in result["models"])
+    n_problems = len(result["problems"])
+    page = f"""<!DOCTYPE html>
+<html lang=en><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>IDIA audit: {_e(result["name"])}</title><style>{_CSS}</style></head>
+<body>
+<h1>Does the model know {_e(result["name"])}?</h1>
+<p class=muted>Identity Inference Attack (Hintersdorf et al., "Does CLIP Know My Face?").
+A model is called to know the person when, in at least &tau; prompt templates, the person's name
+is the unique most frequent prediction over all photos among the candidate names.</p>
+{models}
+<h2>Photos</h2>
+<p>{result["n_usable"]} of {len(result["photos"])} files used; {n_problems} problem(s) found.
+Photos are {"embedded below" if include_photos else "not embedded in this page"}.</p>
+<table><thead><tr>{thumb_head}<th>file</th><th>faces detected</th><th>used</th>
+<th>problem</th></tr></thead><tbody>{"".join(photo_rows)}</tbody></table>
+</body></html>
+"""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(page, encoding="utf-8")
+    return out_path

@@ -1,0 +1,195 @@
+"""The ``idia`` command line: ``idia audit`` checks whether CLIP model(s) know one person."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from idia.models import sha256_file
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A mistake in the command's input: reported in one message, without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idia", description="Identity Inference Attack: does a CLIP model know a person?"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    audit = sub.add_parser(
+        "audit",
+        help="audit one person (a folder of photos and a name) against one or more models",
+        description=(
+            "Run the Identity Inference Attack on one person with every photo in --photos and "
+            "report, per model, the verdict, the vote score, a decoy p-value and provenance. "
+            "Writes OUT/audit.json and OUT/audit.html."
+        ),
+    )
+    audit.add_argument("--photos", required=True, type=Path, help="folder of the person's photos")
+    audit.add_argument("--name", required=True, help='the person\'s name, e.g. "First Last"')
+    audit.add_argument(
+        "--model-dir",
+        action="append",
+        default=[],
+        type=Path,
+        help="open_clip model folder (open_clip_config.json + open_clip_model.safetensors); "
+        "repeat for several models",
+    )
+    audit.add_argument(
+        "--arch", action="append", default=[], help="pretrained open_clip architecture"
+    )
+    audit.add_argument(
+        "--pretrained",
+        action="append",
+        default=[],
+        help="pretrained tag or weight file, one per --arch (e.g. laion400m_e32)",
+    )
+    pool = audit.add_mutually_exclusive_group()
+    pool.add_argument(
+        "--candidates", type=Path, help="candidate names, one per line (the name is added)"
+    )
+    pool.add_argument(
+        "--pool-size",
+        type=int,
+        default=1000,
+        help="size of a generated candidate pool (default 1000, as in the paper)",
+    )
+    audit.add_argument("--seed", type=int, default=11, help="seed of the generated pool")
+    audit.add_argument("--templates", type=Path, help="prompt templates, one per line with {}")
+    audit.add_argument("--tau", type=int, default=1, help="member when vote score >= tau")
+    audit.add_argument("--out", type=Path, default=Path("audit"), help="output folder")
+    audit.add_argument(
+        "--include-photos",
+        action="store_true",
+        help="embed photo thumbnails in the HTML page (default: photos stay out of it)",
+    )
+    audit.add_argument(
+        "--require-face",
+        action="store_true",
+        help="leave out photos in which no face is detected (default: use them, with a warning)",
+    )
+    audit.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    return parser
+
+
+def _read_lines(path: Path, what: str) -> list[str]:
+    if not path.is_file():
+        raise UserError(f"{what} file {str(path)!r} does not exist")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise UserError(f"{what} file {str(path)!r} is empty")
+    return lines
+
+
+def _candidates(args) -> tuple[list[str], int | None, str]:
+    from idia.names import candidate_pool, faker_name_lists, read_name_list
+
+    if args.candidates is not None:
+        if not args.candidates.is_file():
+            raise UserError(
+                f"candidate file {str(args.candidates)!r} does not exist; pass a file with one "
+                "name per line, or drop --candidates to generate a pool"
+            )
+        names = read_name_list(args.candidates)
+        source = f"{args.candidates.name} (sha256 {sha256_file(args.candidates)})"
+        return names, None, source
+    if args.pool_size < 2:
+        raise UserError(f"--pool-size must be at least 2, got {args.pool_size}")
+    pool = candidate_pool(
+        [args.name.strip()], args.pool_size, args.seed, *faker_name_lists("en_US")
+    )
+    return pool, args.seed, "generated: the name + random en_US First Last names"
+
+
+def _load_models(args) -> list:
+    from idia.models import load_clip
+
+    if not args.model_dir and not args.arch:
+        raise UserError("name at least one model: --model-dir DIR, or --arch A --pretrained P")
+    if len(args.arch) != len(args.pretrained):
+        raise UserError(
+            f"give one --pretrained per --arch (got {len(args.arch)} --arch and "
+            f"{len(args.pretrained)} --pretrained)"
+        )
+    for model_dir in args.model_dir:  # check all before loading any
+        if not model_dir.is_dir():
+            raise UserError(
+                f"model folder {str(model_dir)!r} does not exist; pass the folder that holds "
+                "open_clip_config.json and open_clip_model.safetensors (e.g. one under "
+                "results/models/), or use --arch and --pretrained for a pretrained model"
+            )
+    models = []
+    for model_dir in args.model_dir:
+        clip = load_clip(model_dir=model_dir, device=args.device)
+        files = [model_dir / "open_clip_config.json", model_dir / "open_clip_model.safetensors"]
+        models.append((clip, files))
+    for arch, tag in zip(args.arch, args.pretrained):
+        models.append((load_clip(arch=arch, pretrained=tag, device=args.device), None))
+    return models
+
+
+def cmd_audit(args) -> int:
+    from idia.attack import PAPER_TEMPLATES
+    from idia.audit import collect_photos, render_html, run_audit
+
+    if not args.name.strip():
+        raise UserError("--name is empty; pass the person's name, e.g. --name 'First Last'")
+    if not args.photos.is_dir():
+        raise UserError(
+            f"photo folder {str(args.photos)!r} does not exist; pass the folder that holds the "
+            "person's photos"
+        )
+    # Check the photos before loading models: a bad folder fails in seconds.
+    collect_photos(args.photos, require_face=args.require_face)
+    templates = _read_lines(args.templates, "template") if args.templates else list(PAPER_TEMPLATES)
+    candidates, seed, source = _candidates(args)
+    models = _load_models(args)
+    result = run_audit(
+        args.photos,
+        args.name,
+        models,
+        candidates=candidates,
+        templates=templates,
+        tau=args.tau,
+        seed=seed,
+        candidates_source=source,
+        require_face=args.require_face,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "audit.json"
+    json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    html_path = render_html(result, args.out / "audit.html", include_photos=args.include_photos)
+
+    for problem in result["problems"]:
+        print(f"problem: {Path(problem['path']).name}: {problem['problem']}")
+    for res in result["models"]:
+        verdict = "member" if res["member"] else "not a member"
+        print(
+            f"{res['model']}: {verdict} (vote score {res['vote_score']}/{res['n_templates']}, "
+            f"tau {res['tau']}, p = {res['p_value']:.3g}, {res['n_photos']} photos)"
+        )
+    print(f"wrote {json_path} and {html_path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "audit":
+            return cmd_audit(args)
+    # RuntimeError: e.g. pretrained weights that cannot be fetched offline (idia.models).
+    except (UserError, ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"idia {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE  # pragma: no cover - argparse requires a known command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Tests of the single-person audit and the ``idia audit`` command, with a tiny real open_clip."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from idia.attack import PAPER_TEMPLATES
+from idia.audit import (
+    NO_FACE,
+    _place_name,
+    audit_person,
+    collect_photos,
+    provenance,
+    render_html,
+    run_audit,
+    sha256_lines,
+)
+from idia.cli import main
+from idia.models import load_clip, sha256_file
+from idia.world import render_face, sample_identity
+
+ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
+NAME = "Zoë O'Brien <x>"
+FILLERS = [f"Person{chr(65 + i)} Filler{chr(65 + i)}" for i in range(12)]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialized open_clip model saved in the workflow's model-dir layout."""
+    import torch
+    from safetensors.torch import save_file
+
+    from idia.compat import import_open_clip
+
+    open_clip = import_open_clip()
+    torch.manual_seed(0)
+    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{ARCH_DIR}")
+    out = tmp_path_factory.mktemp("model")
+    (out / "open_clip_config.json").write_text((ARCH_DIR / "open_clip_config.json").read_text())
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(out / "open_clip_model.safetensors"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(model_dir):
+    return load_clip(model_dir=model_dir, device="cpu")
+
+
+def _write(path: Path, rgb: np.ndarray) -> None:
+    cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))
+
+
+@pytest.fixture
+def photo_dir(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    params = sample_identity(np.random.default_rng(5))
+    for j in range(4):
+        _write(folder / f"face_{j}.jpg", render_face(params, np.random.default_rng([5, j]), 112))
+    _write(folder / "blank.png", np.full((112, 112, 3), 127, np.uint8))
+    (folder / "notes.txt").write_text("these are my holiday notes\n")
+    (folder / "broken.jpg").write_bytes(b"")
+    return folder
+
+
+def _problems_by_file(problems: list[dict]) -> dict[str, str]:
+    return {Path(p["path"]).name: p["problem"] for p in problems}
+
+
+def test_collect_photos_reports_every_problem_and_keeps_faceless_photos(photo_dir):
+    usable, problems = collect_photos(photo_dir)
+    names = [p.name for p in usable]
+    assert names == sorted(names)
+    assert "notes.txt" not in names and "broken.jpg" not in names
+    assert {"blank.png", "face_0.jpg", "face_1.jpg", "face_2.jpg", "face_3.jpg"} == set(names)
+    found = _problems_by_file(problems)
+    assert found["notes.txt"].startswith("not a readable image")
+    assert "notes.txt" in found["notes.txt"]
+    assert found["broken.jpg"].startswith("not a readable image") and "empty" in found["broken.jpg"]
+    assert found["blank.png"].startswith(NO_FACE) and "still uses" in found["blank.png"]
+    # rendered faces are mostly detected (the cascade finds >= 80 % of them)
+    assert sum(n.startswith("face_") for n in found) <= 1
+
+
+def test_collect_photos_require_face_drops_faceless(photo_dir):
+    usable, problems = collect_photos(photo_dir, require_face=True)
+    assert "blank.png" not in [p.name for p in usable]
+    assert "left out" in _problems_by_file(problems)["blank.png"]
+
+
+def test_collect_photos_without_usable_photo_names_folder_and_problems(tmp_path):
+    (tmp_path / "notes.txt").write_text("no photos here")
+    with pytest.raises(ValueError, match="no usable photo") as err:
+        collect_photos(tmp_path)
+    assert str(tmp_path) in str(err.value) and "notes.txt" in str(err.value)
+    with pytest.raises(ValueError, match="does not exist"):
+        collect_photos(tmp_path / "missing")
+
+
+def test_place_name_inserts_or_unifies_the_name():
+    cands, idx, mask = _place_name("Zoë Smith", ["A B", "C D"], None)
+    assert cands == ["A B", "C D", "Zoë Smith"] and idx == 2
+    assert mask.tolist() == [True, True, False]
+    # the same name up to case/accents is the name, not a decoy, and is not duplicated
+    cands, idx, mask = _place_name("Zoë Smith", ["zoe smith", "A B", "ZOË SMITH"], None)
+    assert cands == ["Zoë Smith", "A B"] and idx == 0 and mask.tolist() == [False, True]
+    cands, idx, mask = _place_name("X Y", ["A B", "C D"], [False, True])
+    assert mask.tolist() == [False, True, False]
+
+
+def test_audit_person_on_a_tiny_model(photo_dir, clip):
+    usable, _ = collect_photos(photo_dir)
+    res = audit_person(usable, NAME, clip, candidates=FILLERS, templates=PAPER_TEMPLATES, tau=1)
+    assert len(res["templates"]) == 21 == res["n_templates"]
+    assert 0 <= res["vote_score"] <= 21
+    assert res["vote_score"] == sum(r["correct"] for r in res["templates"])
+    assert res["member"] == (res["vote_score"] >= 1)
+    assert 0 < res["p_value"] <= 1
+    assert res["n_candidates"] == len(FILLERS) + 1 and res["n_decoys"] == len(FILLERS)
+    assert res["n_photos"] == len(usable) == 5
+    assert 0 <= res["mean_rank"] <= len(FILLERS)
+    for row in res["templates"]:
+        assert row["prediction"] in [*FILLERS, NAME]
+        assert 1 <= row["votes"] <= 5 and 0 <= row["true_votes"] <= row["votes"]
+        # correct means the name is the unique plurality winner
+        assert row["correct"] == (row["prediction"] == NAME and not row["tie"])
+    # a stricter tau can only turn a member into a non-member
+    strict = audit_person(usable, NAME, clip, candidates=FILLERS, tau=22)
+    assert strict["member"] is False and strict["vote_score"] == res["vote_score"]
+
+
+def test_p_value_is_smallest_when_the_name_is_the_photos_best_match(photo_dir, clip):
+    """With the decoys' own names as 'the person', the p-values are a permutation of ranks."""
+    usable, _ = collect_photos(photo_dir)
+    ps = [
+        audit_person(usable, cand, clip, candidates=FILLERS[:6], templates=["a photo of {}"])[
+            "p_value"
+        ]
+        for cand in FILLERS[:6]
+    ]
+    # p = (1 + #decoys at least as similar) / 6: exactly one candidate is the best match
+    assert sorted(round(p * 6) for p in ps) == [1, 2, 3, 4, 5, 6]
+
+
+def test_provenance_hashes_model_pool_and_templates(model_dir):
+    weights = model_dir / "open_clip_model.safetensors"
+    prov = provenance("m", [weights], ["A B", "C D"], ["{}"], 11, tau=1)
+    assert prov["model_files"][0]["sha256"] == sha256_file(weights)
+    assert prov["candidates"]["sha256"] == sha256_lines(["A B", "C D"]) != sha256_lines(["A B"])
+    assert prov["templates"]["n"] == 1 and prov["seeds"]["candidate_pool"] == 11
+    assert set(prov["packages"]) >= {"idia", "torch", "open_clip_torch", "numpy"}
+    assert prov["git_commit"] == "unknown" or len(prov["git_commit"]) == 40
+    assert prov["python"].count(".") == 2 and prov["timestamp"].endswith("+00:00")
+
+
+def test_run_audit_and_html_escape_everything(photo_dir, clip, model_dir, tmp_path):
+    files = [model_dir / "open_clip_config.json", model_dir / "open_clip_model.safetensors"]
+    result = run_audit(photo_dir, NAME, [(clip, files)], candidates=FILLERS, seed=None)
+    assert result["n_usable"] == 5 and len(result["photos"]) == 7
+    page = render_html(result, tmp_path / "a.html").read_text(encoding="utf-8")
+    assert html.escape(NAME) in page and NAME not in page  # quote, accent and <x> escaped
+    assert "&lt;x&gt;" in page and "O&#x27;Brien" in page
+    assert sha256_file(files[1]) in page
+    assert "<img" not in page and "base64" not in page
+    assert "notes.txt" in page and NO_FACE in page
+    verdict = "member" if result["models"][0]["member"] else "not a member"
+    assert f'">{verdict}</div>' in page
+    with_photos = render_html(result, tmp_path / "b.html", include_photos=True).read_text()
+    assert with_photos.count("<img") == 5  # readable photos only
+
+
+def test_cli_audit_end_to_end(photo_dir, model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(
+        [
+            "audit",
+            "--photos",
+            str(photo_dir),
+            "--name",
+            NAME,
+            "--model-dir",
+            str(model_dir),
+            "--model-dir",
+            str(model_dir),
+            "--pool-size",
+            "30",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    result = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    assert result["name"] == NAME and len(result["models"]) == 2
+    first, second = result["models"]
+    assert first["vote_score"] == second["vote_score"] and first["p_value"] == second["p_value"]
+    assert first["n_candidates"] == 30 and first["provenance"]["seeds"]["candidate_pool"] == 3
+    page = (out / "audit.html").read_text(encoding="utf-8")
+    assert html.escape(NAME) in page and "<img" not in page
+    verdict = "not a member" if not first["member"] else "member"
+    assert printed.count(f": {verdict} (vote score {first['vote_score']}/21") == 2
+    assert "problem: notes.txt" in printed and "problem: blank.png: no face detected" in printed
+
+
+def test_cli_candidates_file_and_include_photos(photo_dir, model_dir, tmp_path):
+    cands = tmp_path / "cands.txt"
+    cands.write_text("\n".join(FILLERS) + "\n")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "audit",
+            "--photos",
+            str(photo_dir),
+            "--name",
+            "Ann Lee",
+            "--model-dir",
+            str(model_dir),
+            "--candidates",
+            str(cands),
+            "--tau",
+            "2",
+            "--include-photos",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    result = json.loads((out / "audit.json").read_text())
+    assert result["models"][0]["n_candidates"] == len(FILLERS) + 1
+    assert result["models"][0]["tau"] == 2
+    assert "cands.txt" in result["models"][0]["provenance"]["candidates"]["source"]
+    assert (out / "audit.html").read_text().count("<img") == 5
+
+
+def test_cli_missing_model_dir_exits_2_with_advice(photo_dir, tmp_path, capsys):
+    missing = tmp_path / "no-such-model"
+    code = main(["audit", "--photos", str(photo_dir), "--name", "A B", "--model-dir", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(missing) in err and "open_clip_config.json" in err and "Traceback" not in err
+
+
+def test_cli_no_usable_photos_exits_2(tmp_path, model_dir, capsys):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("nothing")
+    code = main(["audit", "--photos", str(folder), "--name", "A B", "--model-dir", str(model_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no usable photo" in err and "readme.txt" in err

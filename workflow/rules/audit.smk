@@ -1,0 +1,31 @@
+# The single-person audit: a folder of photos and a name, against every model of the config.
+#   snakemake audit --config audit_photos=DIR audit_name="First Last"
+
+
+rule audit_person:
+    input:
+        unpack(audit_inputs),
+        candidates=f"{RESULTS}/attack/candidates.parquet",
+        code=package("audit", "attack", "stats", "faces", "models"),
+    output:
+        json=f"{RESULTS}/audit/{{slug}}/audit.json",
+        html=report(
+            f"{RESULTS}/audit/{{slug}}/audit.html",
+            caption="../report/audit.rst",
+            category="Audit",
+        ),
+    log:
+        script_log("audit/{slug}"),
+    conda:
+        "../../envs/idia.yaml"
+    params:
+        photos=lambda wildcards: config["audit_photos"],
+        name=lambda wildcards: config["audit_name"],
+        models=audit_models,
+        templates=config["attack"].get("templates", "paper"),
+        tau=config["attack"]["tau"],
+        seed=config["candidates"]["seed"],
+        haar=canonical(config["haar"]),
+        device=config["attack"].get("device", "auto"),
+    script:
+        "../scripts/audit.py"

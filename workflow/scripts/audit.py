@@ -1,0 +1,41 @@
+import pandas as pd
+
+from idia.attack import PAPER_TEMPLATES
+from idia.audit import render_html, run_audit
+from idia.models import load_clip
+from idia.smk import log_to, write_json
+
+log_to(snakemake.log[0])
+params = snakemake.params
+templates = list(PAPER_TEMPLATES) if params.templates == "paper" else list(params.templates)
+candidates = pd.read_parquet(snakemake.input.candidates)
+models = []
+for spec in params.models:
+    spec = dict(spec)
+    name = spec.pop("name")
+    clip = load_clip(**spec, device=params.device)
+    clip.name = name
+    weights = [snakemake.input[f"weights_{name}"]] if "model_dir" in spec else None
+    models.append((clip, weights))
+result = run_audit(
+    params.photos,
+    params.name,
+    models,
+    candidates=list(candidates["name"]),
+    templates=templates,
+    tau=params.tau,
+    seed=params.seed,
+    candidates_source=snakemake.input.candidates,
+    decoy_mask=candidates["person_id"].isna().to_numpy(),
+    haar=params.haar,
+)
+write_json(snakemake.output.json, result)
+render_html(result, snakemake.output.html)
+for problem in result["problems"]:
+    print(f"{problem['path']}: {problem['problem']}")
+for res in result["models"]:
+    verdict = "member" if res["member"] else "not a member"
+    print(
+        f"{params.name}: {res['model']}: {verdict} (vote {res['vote_score']}/{len(templates)}, "
+        f"p = {res['p_value']:.3g})"
+    )

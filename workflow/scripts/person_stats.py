@@ -1,0 +1,47 @@
+import numpy as np
+import pandas as pd
+
+from idia.smk import log_to, write_json
+from idia.stats import summarize_model
+
+log_to(snakemake.log[0])
+options = snakemake.params.stats
+pred = np.load(snakemake.input.predictions)
+photos = pd.read_parquet(snakemake.input.photos)
+candidates = pd.read_parquet(snakemake.input.candidates)
+counts = pd.read_parquet(snakemake.input.counts).set_index("person_id")
+persons = photos.drop_duplicates("person_index").sort_values("person_index")
+true_of_person = np.zeros(len(persons), dtype=np.int64)
+true_of_person[pred["person_index"]] = pred["true_idx"]
+# Decoys: the random filler names only. Other study identities' names may be known to the model,
+# which would break the exchangeability the p-value rests on.
+decoy_mask = candidates["person_id"].isna().to_numpy()
+table, summary = summarize_model(
+    pred["pred"],
+    pred["rank"],
+    pred["margin"],
+    pred["person_index"],
+    true_of_person,
+    counts.loc[persons["person_id"], "member"].to_numpy(bool),
+    np.load(snakemake.input.image),
+    np.load(snakemake.input.text),
+    decoy_mask,
+    tau=snakemake.params.tau,
+    seed=options["seed"],
+    n_boot=options["n_boot"],
+    q=options["q"],
+    ci=options["ci"],
+    fpr_claim=options["fpr_claim"],
+)
+meta = counts.loc[persons["person_id"], ["name", "count", "bin"]].reset_index()
+table = pd.concat([meta, table.reset_index(drop=True)], axis=1)
+table = table.sort_values(["combined_score", "count"], ascending=False)
+table.to_csv(snakemake.output.persons, index=False, float_format="%.6g")
+summary["model"] = snakemake.wildcards.model
+summary["decoys"] = int(decoy_mask.sum())
+write_json(snakemake.output.summary, summary)
+vote = summary["vote"]
+print(
+    f"{snakemake.wildcards.model}: AUC {vote['auc']:.3f} [{vote['auc_lo']:.3f}, "
+    f"{vote['auc_hi']:.3f}]; {summary['fpr_sentence']}"
+)
