@@ -209,3 +209,30 @@ def test_audit_without_photos_says_what_to_do(tiny_run: Path):
     result = snakemake(tiny_run, "audit", "-n", check=False)
     assert result.returncode != 0
     assert "audit_photos" in result.stdout + result.stderr
+
+
+def test_provenance_chain_of_a_figure_reaches_the_world(tiny_run: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "idia.cli", "provenance", "results/figures/tiny/tpr_heatmap.png"],
+        capture_output=True, text=True, cwd=tiny_run,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith("results/figures/tiny/tpr_heatmap.png")
+    for rule in ("figure_tpr_heatmap", "sweep", "predict", "train_clip", "download_shard"):
+        assert f"← rule {rule}" in out
+    assert "← rule world  world.seed=7" in out
+    for shard in ("part-00000", "part-00001"):
+        assert f"results/download/{shard}/00000.tar" in out
+    assert "HASH MISMATCH" not in out
+    weights = "results/models/tiny/open_clip_model.safetensors"
+    as_json = subprocess.run(
+        [sys.executable, "-m", "idia.cli", "provenance", "--json", weights],
+        capture_output=True, text=True, cwd=tiny_run, check=True,
+    )  # fmt: skip
+    tree = json.loads(as_json.stdout)["tree"]
+    assert tree["job"]["rule"] == "train_clip"
+    assert {c["path"] for c in tree["inputs"]} >= {
+        "results/download/part-00000/00000.tar",
+        "results/download/part-00001/00000.tar",
+    }

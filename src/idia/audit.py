@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import html
 import io
 import platform
-import subprocess
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +25,7 @@ from idia.attack import template_correct as _template_correct
 from idia.faces import detect_faces
 from idia.models import Clip, sha256_file
 from idia.names import name_key
+from idia.provenance import code_version, package_versions, sha256_lines
 from idia.stats import decoy_pvalues
 
 __all__ = [
@@ -258,47 +256,13 @@ def audit_person(
 # --------------------------------------------------------------------------------------------
 
 
-def sha256_lines(lines: Sequence[str]) -> str:
-    """sha256 of the newline-joined strings: the identity of a candidate pool or template set."""
-    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
-
-
 def _package_versions() -> dict[str, str]:
-    versions = {}
-    for pkg in _PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = "not installed"
-    return versions
-
-
-def _git(args: list[str], cwd: Path) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "--no-optional-locks", *args],  # read-only: never take the index lock
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
+    return package_versions(_PACKAGES)
 
 
 def _code_version() -> dict:
     """Commit and dirty flag of the repository holding this package, or "unknown" outside one."""
-    here = Path(__file__).resolve().parent
-    head = _git(["rev-parse", "HEAD"], here)
-    if head is None:
-        return {"git_commit": "unknown", "git_dirty": "unknown"}
-    status = _git(["status", "--porcelain", "--untracked-files=no"], here)
-    return {
-        "git_commit": head.strip(),
-        "git_dirty": "unknown" if status is None else bool(status.strip()),
-    }
+    return code_version(Path(__file__).resolve().parent)
 
 
 def _pretrained_files(clip_name: str) -> list[Path]:

@@ -1,4 +1,5 @@
-"""The ``idia`` command line: ``idia audit`` checks whether CLIP model(s) know one person."""
+"""The ``idia`` command line: ``idia audit`` checks whether CLIP model(s) know one person;
+``idia provenance`` shows how a workflow result was made, back to its raw inputs."""
 
 from __future__ import annotations
 
@@ -75,6 +76,33 @@ def _parser() -> argparse.ArgumentParser:
         help="leave out photos in which no face is detected (default: use them, with a warning)",
     )
     audit.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+
+    prov = sub.add_parser(
+        "provenance",
+        help="show how a workflow result was made, back to its raw inputs",
+        description=(
+            "Follow PATH (a result table, checkpoint or figure of the workflow) through the "
+            "provenance manifests under results/.provenance/ back to the files no job made, "
+            "and re-hash every file on the way: a file changed since a job read or wrote it is "
+            "reported as a HASH MISMATCH (exit status 1)."
+        ),
+    )
+    prov.add_argument("path", type=Path, help="a file (or directory output) of the workflow")
+    prov.add_argument(
+        "-d",
+        "--directory",
+        type=Path,
+        help="the workflow's working directory (default: found from PATH)",
+    )
+    prov.add_argument(
+        "--code", action="store_true", help="also list the package sources each job ran"
+    )
+    prov.add_argument("--json", action="store_true", help="print the chain as JSON")
+    prov.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not re-hash files (fast; no mismatch check)",
+    )
     return parser
 
 
@@ -179,11 +207,34 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_provenance(args) -> int:
+    from idia.provenance import chain, format_chain
+
+    try:
+        result = chain(args.path, root=args.directory, code=args.code, verify=not args.no_verify)
+    except FileNotFoundError as err:
+        raise UserError(str(err)) from None
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(format_chain(result))
+    if result["problems"]:
+        print(
+            f"idia provenance: {len(result['problems'])} file(s) changed since the workflow "
+            "recorded them; rerun `snakemake` to bring the results up to date",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "audit":
             return cmd_audit(args)
+        if args.command == "provenance":
+            return cmd_provenance(args)
     # RuntimeError: e.g. pretrained weights that cannot be fetched offline (idia.models).
     except (UserError, ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"idia {args.command}: error: {err}", file=sys.stderr)

@@ -22,6 +22,19 @@ def log_to(path: str | Path) -> None:
     logging.captureWarnings(True)
 
 
+def finish(snakemake) -> None:
+    """The last call of every workflow script: the job's provenance manifests.
+
+    A failure to write them is logged, not raised: the job's results are already complete.
+    """
+    from idia.provenance import record
+
+    try:
+        record(snakemake)
+    except Exception:
+        logging.getLogger(__name__).exception("provenance: could not write the job's manifests")
+
+
 def write_json(path: str | Path, data: dict) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -117,11 +117,6 @@ def arch_config(wildcards):
     return workflow.source_path(f"../models/{arch}/open_clip_config.json")
 
 
-def train_resources(wildcards, key):
-    spec = config["models"][wildcards.model]["train"]
-    return {"gpu": spec.get("gpus", 0), "threads": max(1, workflow.cores or 1)}[key]
-
-
 def attack_ks():
     return list(range(1, config["attack"]["k_max"] + 1))
 

@@ -17,7 +17,7 @@ rule train_clip:
         f"{RESULTS}/benchmarks/train/{{model}}.tsv"
     conda:
         "../../envs/idia.yaml"
-    threads: workflow.cores
+    threads: 64  # scaled down to the cores the run is given
     resources:
         mem_mb=8000,
         runtime=600,

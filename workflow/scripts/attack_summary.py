@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 rows = []
@@ -32,3 +32,4 @@ lines = [
 ]
 Path(snakemake.output.headline).write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
+finish(snakemake)

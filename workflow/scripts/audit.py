@@ -3,7 +3,7 @@ import pandas as pd
 from idia.attack import PAPER_TEMPLATES
 from idia.audit import render_html, run_audit
 from idia.models import load_clip
-from idia.smk import log_to, write_json
+from idia.smk import finish, log_to, write_json
 
 log_to(snakemake.log[0])
 params = snakemake.params
@@ -39,3 +39,4 @@ for res in result["models"]:
         f"{params.name}: {res['model']}: {verdict} (vote {res['vote_score']}/{len(templates)}, "
         f"p = {res['p_value']:.3g})"
     )
+finish(snakemake)

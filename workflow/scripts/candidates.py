@@ -2,7 +2,7 @@ import pandas as pd
 
 from idia.identities import read_identities
 from idia.names import candidate_pool, faker_name_lists, read_name_list
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 identities = read_identities(snakemake.input.identities)
@@ -26,3 +26,4 @@ table = pd.DataFrame({"candidate_index": range(len(pool)), "name": pool})
 table["person_id"] = table["name"].map(person_of)
 table.to_parquet(snakemake.output[0], index=False)
 print(f"candidate pool: {len(table)} names, {table['person_id'].notna().sum()} study identities")
+finish(snakemake)

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from idia.download import download_shard, serve_directory, url_table
-from idia.smk import log_to, write_json
+from idia.smk import finish, log_to, write_json
 
 
 def main() -> None:
@@ -28,3 +28,4 @@ def main() -> None:
 # img2dataset's workers are spawned processes that re-import this script: only the parent runs.
 if __name__ == "__main__":
     main()
+    finish(snakemake)

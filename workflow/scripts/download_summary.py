@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from idia.smk import log_to, write_json
+from idia.smk import finish, log_to, write_json
 
 log_to(snakemake.log[0])
 shards = [json.loads(Path(p).read_text()) for p in snakemake.input]
@@ -18,3 +18,4 @@ print(
     f"downloaded {summary['successes']}/{summary['rows']} images, "
     f"{summary['failed_to_download']} URLs failed"
 )
+finish(snakemake)

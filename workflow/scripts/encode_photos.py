@@ -4,7 +4,7 @@ import torch
 from idia.attack import encode_photos
 from idia.identities import photo_table, read_identities
 from idia.models import load_clip
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -20,3 +20,4 @@ emb = encode_photos(
 np.save(snakemake.output.emb, emb)
 photos.to_parquet(snakemake.output.photos, index=False)
 print(f"{clip.name}: encoded {len(photos)} photos of {photos['person_id'].nunique()} identities")
+finish(snakemake)

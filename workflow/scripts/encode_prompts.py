@@ -4,7 +4,7 @@ import torch
 
 from idia.attack import PAPER_TEMPLATES, encode_prompts
 from idia.models import load_clip
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -22,3 +22,4 @@ emb = encode_prompts(
 )
 np.save(snakemake.output[0], emb)
 print(f"{clip.name}: encoded {len(templates)} x {len(names)} prompts -> {emb.shape}")
+finish(snakemake)

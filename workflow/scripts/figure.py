@@ -1,7 +1,7 @@
 import pandas as pd
 
 from idia import figures
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 name = snakemake.params.figure
@@ -44,3 +44,4 @@ elif name == "pvalue_qq":
     figures.plot_pvalue_qq(read["persons"], title=f"{model}: p-values vs uniform", **out)
 else:
     raise ValueError(f"unknown figure {name!r}")
+finish(snakemake)

@@ -1,7 +1,7 @@
 import pandas as pd
 
 from idia.search import gather_counts
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 names = pd.read_parquet(snakemake.input.identities, columns=["person_id", "name"])
@@ -17,3 +17,4 @@ print(
     f"{int(counts['member'].sum())} members, {int((~counts['member']).sum())} non-members; "
     + ", ".join(f"{b}: {n}" for b, n in counts.groupby("bin", sort=False).size().items())
 )
+finish(snakemake)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 
 from idia.faces import detection_rate
-from idia.smk import log_to, write_json
+from idia.smk import finish, log_to, write_json
 
 log_to(snakemake.log[0])
 identities = pd.read_parquet(snakemake.input.identities)
@@ -19,3 +19,4 @@ result["undetected"] = [str(p) for p in result.get("undetected", [])]
 result["parameters"] = dict(haar)
 write_json(snakemake.output[0], result)
 print(f"Haar cascade found a face in {result['n_detected']}/{result['n_images']} photos")
+finish(snakemake)

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from idia.smk import log_to, write_json
+from idia.smk import finish, log_to, write_json
 from idia.stats import summarize_model
 
 log_to(snakemake.log[0])
@@ -45,3 +45,4 @@ print(
     f"{snakemake.wildcards.model}: AUC {vote['auc']:.3f} [{vote['auc_lo']:.3f}, "
     f"{vote['auc_hi']:.3f}]; {summary['fpr_sentence']}"
 )
+finish(snakemake)

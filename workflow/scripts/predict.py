@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from idia.attack import predict
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 text = np.load(snakemake.input.text)
@@ -28,3 +28,4 @@ print(
     f"predictions for {len(photos)} photos x {text.shape[0]} templates; "
     f"true name ranked first in {top1:.1%} of (photo, template) pairs"
 )
+finish(snakemake)

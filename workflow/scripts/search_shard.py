@@ -1,7 +1,7 @@
 import pandas as pd
 
 from idia.search import search_shard, write_hits
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 names = pd.read_parquet(snakemake.input.identities, columns=["person_id", "name"])
@@ -18,3 +18,4 @@ print(
     f"{snakemake.wildcards.shard}: {len(hits)} name hits "
     f"for {hits['person_id'].nunique()} of {len(names)} identities"
 )
+finish(snakemake)

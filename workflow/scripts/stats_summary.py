@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 rows = []
@@ -30,3 +30,4 @@ for path in snakemake.input:
     row["fpr_statement"] = s["fpr_sentence"]
     rows.append(row)
 pd.DataFrame(rows).to_csv(snakemake.output[0], index=False, float_format="%.4f")
+finish(snakemake)

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from idia.attack import metrics_table, scores_long, summarize, sweep
-from idia.smk import log_to
+from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 pred = np.load(snakemake.input.predictions)
@@ -32,3 +32,4 @@ metrics.to_parquet(snakemake.output.metrics, index=False)
 summary.to_csv(snakemake.output.summary, index=False)
 last = summary[summary["k"] == ks[-1]].set_index("metric")["mean"]
 print(f"k={ks[-1]}: TPR {last['tpr']:.3f}, FPR {last['fpr']:.3f}, accuracy {last['accuracy']:.3f}")
+finish(snakemake)

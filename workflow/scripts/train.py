@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from idia.models import pick_device
-from idia.smk import log_to
+from idia.smk import finish, log_to
 from idia.trainer import (
     export_checkpoint,
     run_training,
@@ -72,3 +72,4 @@ write_card(
     },
 )
 logging.info("trained %s in %.0f s", snakemake.wildcards.model, seconds)
+finish(snakemake)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from idia.smk import log_to, write_json
+from idia.smk import finish, log_to, write_json
 
 log_to(snakemake.log[0])
 counts = pd.read_parquet(snakemake.input.counts)
@@ -32,3 +32,4 @@ print(
 )
 if wrong.size:
     raise ValueError(f"caption search disagrees with the world's truth: {result['mismatches']}")
+finish(snakemake)

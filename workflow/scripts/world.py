@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from idia.smk import log_to
+from idia.smk import finish, log_to
 from idia.world import build_world
 
 log_to(snakemake.log[0])
@@ -19,3 +19,4 @@ summary = build_world(
     caption_templates=world["caption_templates"],
 )
 print(summary)
+finish(snakemake)

@@ -1,0 +1,150 @@
+"""GPU throughput of the parts that need one: CLIP training with open_clip's trainer fed from
+webdataset shards, and the attack's encoders (prompts/s, images/s).
+
+    python benchmarks/bench_gpu.py --out /tmp/bench-gpu            # on a CUDA machine
+    python benchmarks/bench_gpu.py --out /tmp/bench-cpu --small    # smoke run on a CPU
+
+Synthetic data (random-noise JPEGs, random captions): throughput does not depend on content.
+Prints a table and writes it as JSON under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import statistics
+import sys
+import tarfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+WORDS = ["red", "blue", "green", "photo", "person", "city", "street", "dog", "cat", "car",
+         "house", "tree", "sky", "river", "night"]  # fmt: skip
+
+
+def _jpeg(seed: int, size: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _write_shard(args: tuple[Path, int, int, int]) -> str:
+    path, start, count, size = args
+    rng = np.random.default_rng(start)
+    with tarfile.open(path, "w") as tar:
+        for i in range(start, start + count):
+            caption = " ".join(rng.choice(WORDS, 8)).encode()
+            for suffix, data in (("jpg", _jpeg(i, size)), ("txt", caption)):
+                info = tarfile.TarInfo(f"{i:09d}.{suffix}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+def make_shards(folder: Path, samples: int, shards: int, size: int, workers: int) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    per = samples // shards
+    jobs = [(folder / f"{s:05d}.tar", s * per, per, size) for s in range(shards)]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_write_shard, jobs))
+
+
+def bench_training(shards, samples, logs, model, batch, epochs, workers, precision, device):
+    from idia.trainer import run_training, trainer_args
+
+    args = trainer_args(
+        shards=shards, num_samples=samples, arch_dir="unused", logs=str(logs), name="bench",
+        epochs=epochs, batch_size=batch, lr=5e-4, wd=0.1, warmup=10, seed=0, workers=workers,
+        precision=precision, device=device,
+    )  # fmt: skip
+    args[args.index("--model") + 1] = model
+    log = Path(logs) / "train.log"
+    seconds = run_training(args, gpus=1 if device == "cuda" else 0, log_path=log)
+    rates = [float(r) for r in re.findall(r"Batch \(t\): [\d.]+, ([\d.]+)/s,", log.read_text())]
+    steady = rates[len(rates) // 2 :] or rates
+    return {"model": model, "batch": batch, "precision": precision, "seconds": round(seconds, 1),
+            "samples": samples * epochs,
+            "images_per_s_median_2nd_half": round(statistics.median(steady), 1) if steady else None,
+            "images_per_s_wall": round(samples * epochs / seconds, 1)}  # fmt: skip
+
+
+def bench_encoders(model_name, n_names, n_photos, photo_dir, device, precision):
+    import torch
+
+    from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts
+    from idia.compat import import_open_clip
+
+    open_clip = import_open_clip()
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, device=device)
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(model_name)
+    names = [f"{WORDS[i % 14].title()} {WORDS[(i * 7) % 14].title()}son{i}" for i in range(n_names)]
+    paths = sorted(photo_dir.glob("*.jpg"))[:n_photos]
+
+    def timed(fn):
+        fn()  # warm-up: kernels, cuDNN autotune
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    templates = list(PAPER_TEMPLATES)
+    kw = {"device": device, "precision": precision, "progress": False}
+    t_text = timed(lambda: encode_prompts(model, tokenizer, names, templates, **kw))
+    t_img = timed(lambda: encode_photos(model, preprocess, paths, num_workers=8, **kw))
+    prompts = n_names * len(PAPER_TEMPLATES)
+    return {"model": model_name, "precision": precision, "prompts": prompts,
+            "prompts_per_s": round(prompts / t_text, 1), "photos": len(paths),
+            "photos_per_s": round(len(paths) / t_img, 1)}  # fmt: skip
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--small", action="store_true", help="tiny sizes for a CPU smoke run")
+    parser.add_argument("--workers", type=int, default=8)
+    a = parser.parse_args(argv)
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    small = a.small or device == "cpu"
+    samples, shards, size = (256, 2, 224) if small else (32768, 16, 224)
+    data = a.out / "shards"
+    start = time.perf_counter()
+    tar_paths = make_shards(data, samples, shards, size, a.workers)
+    photos = a.out / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    for i in range(64 if small else 4096):
+        (photos / f"{i:05d}.jpg").write_bytes(_jpeg(10**6 + i, 256))
+    print(f"data: {samples} samples in {shards} shards, {time.perf_counter() - start:.0f} s",
+          file=sys.stderr)  # fmt: skip
+    results = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+               "torch": torch.__version__, "training": [], "encoders": []}  # fmt: skip
+    precision = "amp_bf16" if device == "cuda" else "fp32"
+    for batch in [32] if small else [256, 512]:
+        results["training"].append(bench_training(
+            tar_paths, samples, a.out / f"runs-{batch}", "ViT-B-32", batch, 1, a.workers,
+            precision, device))  # fmt: skip
+    enc_precision = "amp" if device == "cuda" else "fp32"
+    n_names, n_photos = (50, 64) if small else (1000, 4096)
+    results["encoders"].append(
+        bench_encoders("ViT-B-32", n_names, n_photos, photos, device, enc_precision)
+    )
+    (a.out / "bench_gpu.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

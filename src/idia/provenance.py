@@ -1,0 +1,546 @@
+"""Provenance: a manifest for every file the workflow writes, and the chain back to raw inputs.
+
+Each workflow script ends with :func:`record` (through ``idia.smk.finish``). It writes one JSON
+manifest per output of the job under ``results/.provenance/``, mirroring the output's path
+relative to the working directory (``results/attack/m/scores.parquet`` →
+``results/.provenance/results/attack/m/scores.parquet.json``). The manifests live outside every
+``directory()`` output and are not outputs themselves, so Snakemake never sees them. A manifest
+holds the rule, wildcards and params (seeds included), every input and output with its hash,
+package versions, Python, the git commit of the workflow and when and where the job ran.
+
+:func:`chain` follows a file back through the manifests of its inputs to the files no job made
+(raw inputs) and re-hashes every file on the way, so that a file changed since a job read or
+wrote it is reported, not silently trusted. The versions and git helpers here are the single
+implementation, shared with the audit (``idia.audit``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MANIFEST_DIR",
+    "PACKAGES",
+    "PARTIAL_THRESHOLD",
+    "chain",
+    "code_version",
+    "file_hash",
+    "find_manifest",
+    "format_chain",
+    "manifest_path",
+    "package_versions",
+    "path_hash",
+    "record",
+    "sha256_lines",
+]
+
+log = logging.getLogger(__name__)
+
+#: Where the manifests live, relative to the workflow's working directory.
+MANIFEST_DIR = Path("results/.provenance")
+
+#: Files larger than this are hashed partially: size, mtime and the first and last MiB.
+PARTIAL_THRESHOLD = 256 * 2**20
+_EDGE = 2**20
+
+#: The packages whose versions every manifest records.
+PACKAGES = (
+    "idia",
+    "torch",
+    "open_clip_torch",
+    "duckdb",
+    "img2dataset",
+    "numpy",
+    "pandas",
+    "snakemake",
+)
+
+#: Suffixes of model weight files (open_clip checkpoints).
+MODEL_SUFFIXES = (".safetensors", ".pt", ".bin")
+
+#: Files Snakemake itself writes into directory outputs after the job: not part of the result.
+_SNAKEMAKE_MARKERS = frozenset({".snakemake_timestamp"})
+
+
+# --------------------------------------------------------------------------------------------
+# Hashes
+# --------------------------------------------------------------------------------------------
+
+
+def sha256_lines(lines: Sequence[str]) -> str:
+    """sha256 of the newline-joined strings: the identity of a candidate pool or template set."""
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def _sha256_range(handle, size: int, digest) -> None:
+    remaining = size
+    while remaining > 0 and (block := handle.read(min(_EDGE, remaining))):
+        digest.update(block)
+        remaining -= len(block)
+
+
+def file_hash(path: str | Path, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
+    """``{"bytes", "sha256", "hash"}`` of one file; ``hash`` is ``"full"`` or ``"partial"``.
+
+    A file above ``threshold`` bytes gets the sha256 of its first and last MiB plus its size
+    and mtime (``"hash": "partial"``): re-hashing a 100 GB shard on every job is not worth it,
+    and a change that keeps the size, the mtime and both ends is not a realistic accident.
+    """
+    path = Path(path)
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        if stat.st_size <= threshold:
+            _sha256_range(handle, stat.st_size, digest)
+            return {"bytes": stat.st_size, "sha256": digest.hexdigest(), "hash": "full"}
+        _sha256_range(handle, _EDGE, digest)
+        handle.seek(stat.st_size - _EDGE)
+        _sha256_range(handle, _EDGE, digest)
+    return {
+        "bytes": stat.st_size,
+        "sha256": digest.hexdigest(),
+        "hash": "partial",
+        "mtime": dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).isoformat(),
+    }
+
+
+def path_hash(path: str | Path, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
+    """:func:`file_hash` of a file; for a folder, a summary of every file inside it.
+
+    The folder summary is ``files`` (count), ``bytes`` (total) and ``sha256`` over the sorted
+    ``relative path, size, sha256`` lines, so one changed, added or removed file changes it.
+    A missing path gives ``{"missing": True}``.
+    """
+    path = Path(path)
+    if path.is_file():
+        return file_hash(path, threshold=threshold)
+    if not path.is_dir():
+        return {"missing": True}
+    lines, total, partial = [], 0, False
+    for sub in sorted(p for p in path.rglob("*") if p.is_file()):
+        if sub.name in _SNAKEMAKE_MARKERS:
+            continue
+        h = file_hash(sub, threshold=threshold)
+        partial |= h["hash"] == "partial"
+        total += h["bytes"]
+        lines.append(f"{sub.relative_to(path).as_posix()}\t{h['bytes']}\t{h['sha256']}")
+    return {
+        "directory": True,
+        "files": len(lines),
+        "bytes": total,
+        "sha256": sha256_lines(lines),
+        "hash": "partial" if partial else "full",
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Versions and code
+# --------------------------------------------------------------------------------------------
+
+
+def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
+    versions = {}
+    for pkg in packages:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return versions
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "--no-optional-locks", *args],  # read-only: never take the index lock
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=8)
+def _code_version(where: Path) -> tuple[tuple[str, Any], ...]:
+    head = _git(["rev-parse", "HEAD"], where)
+    if head is None:
+        return (("git_commit", "unknown"), ("git_dirty", "unknown"))
+    status = _git(["status", "--porcelain", "--untracked-files=no"], where)
+    return (
+        ("git_commit", head.strip()),
+        ("git_dirty", "unknown" if status is None else bool(status.strip())),
+    )
+
+
+def code_version(where: str | Path | None = None) -> dict:
+    """Commit and dirty flag of the git repository holding ``where`` (default: this package),
+    or ``"unknown"`` outside one."""
+    where = Path(where) if where is not None else Path(__file__)
+    where = where.resolve()
+    if not where.is_dir():
+        where = where.parent
+    return dict(_code_version(where))
+
+
+# --------------------------------------------------------------------------------------------
+# Manifests
+# --------------------------------------------------------------------------------------------
+
+
+def manifest_path(output: str | Path, root: str | Path = ".") -> Path:
+    """Where the manifest of ``output`` lives, for a workflow run in ``root``."""
+    root = Path(root)
+    out = Path(output)
+    if out.is_absolute():
+        try:
+            rel = out.resolve().relative_to(root.resolve())
+        except ValueError:
+            rel = Path("_absolute", *out.resolve().parts[1:])
+    else:
+        rel = Path(os.path.normpath(out))
+    return root / MANIFEST_DIR / f"{rel.as_posix()}.json"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        try:
+            return _json_safe(value.item())
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def _as_mapping(obj: Any) -> dict:
+    """Named entries of a Snakemake Namedlist, a dict or a namespace."""
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return dict(obj)
+    if hasattr(obj, "items") and callable(obj.items):
+        return dict(obj.items())
+    if hasattr(obj, "__dict__") and not isinstance(obj, (str, list, tuple)):
+        return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+    return {}
+
+
+def _named_files(obj: Any) -> list[tuple[str | None, str]]:
+    """``(name, path)`` for every file of a Snakemake input/output: named ones first."""
+    named: list[tuple[str | None, str]] = []
+    for name, value in _as_mapping(obj).items():
+        for path in [value] if isinstance(value, (str, os.PathLike)) else list(value):
+            named.append((str(name), os.fspath(path)))
+    seen = {p for _, p in named}
+    rest = [] if isinstance(obj, dict) else [os.fspath(p) for p in obj or []]
+    return named + [(None, p) for p in rest if p not in seen]
+
+
+def _role(name: str | None, path: str) -> str | None:
+    if name == "code" or path.endswith(".py"):
+        return "code"
+    if path.endswith(MODEL_SUFFIXES):
+        return "model"
+    if Path(path).name == "candidates.parquet":
+        return "candidate_pool"
+    return None
+
+
+def _file_entry(name: str | None, path: str, threshold: int) -> dict:
+    entry: dict[str, Any] = {"path": path}
+    if name is not None:
+        entry["name"] = name
+    role = _role(name, path)
+    if role is not None:
+        entry["role"] = role
+    entry.update(path_hash(path, threshold=threshold))
+    return entry
+
+
+def _templates_sha256(templates: Any) -> str | None:
+    if templates == "paper":
+        from idia.attack import PAPER_TEMPLATES  # imported only where templates are used
+
+        templates = PAPER_TEMPLATES
+    if isinstance(templates, (list, tuple)) and all(isinstance(t, str) for t in templates):
+        return sha256_lines(list(templates))
+    return None
+
+
+def build_manifest(smk: Any, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
+    """The manifest of the job described by a Snakemake script object (or a stand-in with
+    ``rule``, ``input``, ``output``, ``params``, ``wildcards``, ``log``)."""
+    params = _json_safe(_as_mapping(getattr(smk, "params", None)))
+    manifest: dict[str, Any] = {
+        "manifest_version": 1,
+        "rule": getattr(smk, "rule", None),
+        "wildcards": _json_safe(_as_mapping(getattr(smk, "wildcards", None))),
+        "params": params,
+        "inputs": [_file_entry(n, p, threshold) for n, p in _named_files(smk.input)],
+        "outputs": [_file_entry(n, p, threshold) for n, p in _named_files(smk.output)],
+        "log": [os.fspath(p) for p in (getattr(smk, "log", None) or [])],
+    }
+    if "templates" in params:
+        manifest["templates_sha256"] = _templates_sha256(params["templates"])
+    scriptdir = getattr(smk, "scriptdir", None)
+    manifest.update(
+        packages=package_versions(),
+        python=platform.python_version(),
+        **code_version(scriptdir),
+        timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        host=platform.node(),
+    )
+    return manifest
+
+
+def record(smk: Any, *, root: str | Path = ".", threshold: int = PARTIAL_THRESHOLD) -> list[Path]:
+    """Write the job's manifest for each of its outputs; return the manifest paths.
+
+    ``root`` is the workflow's working directory (Snakemake runs scripts there).
+    """
+    manifest = build_manifest(smk, threshold=threshold)
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    written = []
+    for entry in manifest["outputs"]:
+        target = manifest_path(entry["path"], root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(target)
+        written.append(target)
+    log.info("provenance: %d manifest(s) under %s", len(written), Path(root) / MANIFEST_DIR)
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# The chain back to raw inputs
+# --------------------------------------------------------------------------------------------
+
+
+def _rel(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
+
+
+def find_manifest(path: str | Path, root: str | Path | None = None) -> tuple[Path, Path] | None:
+    """``(manifest, root)`` for ``path``, or None.
+
+    Without ``root``, every folder above ``path`` is tried as the working directory. A file
+    inside a ``directory()`` output is covered by that directory's manifest.
+    """
+    target = Path(path).absolute()
+    roots = [Path(root).absolute()] if root is not None else [target.parent, *target.parents]
+    for base in roots:
+        rel = _rel(target, base)
+        if rel.is_absolute():
+            if manifest_path(target, base).is_file():
+                return manifest_path(target, base), base
+            continue
+        for sub in [rel, *list(rel.parents)[:-1]]:
+            candidate = manifest_path(sub, base)
+            if candidate.is_file():
+                return candidate, base
+    return None
+
+
+def _key_params(params: dict, limit: int = 8) -> list[str]:
+    """Seeds first (at any depth), then the other scalar params, as ``key=value``."""
+    flat: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k in sorted(value):
+                walk(f"{prefix}.{k}" if prefix else str(k), value[k])
+        else:
+            flat.append((prefix, value))
+
+    walk("", params)
+    seeds = [(k, v) for k, v in flat if "seed" in k.rsplit(".", 1)[-1]]
+    scalars = [
+        (k, v)
+        for k, v in flat
+        if "." not in k and (k, v) not in seeds and isinstance(v, (bool, int, float, str))
+    ]
+    return [f"{k}={v}" for k, v in (seeds + scalars)[:limit]]
+
+
+def _compare(recorded: dict, current: dict) -> bool:
+    keys = ("sha256", "bytes", "files") if not recorded.get("missing") else ()
+    return all(recorded.get(k) == current.get(k) for k in keys)
+
+
+def chain(
+    path: str | Path,
+    *,
+    root: str | Path | None = None,
+    code: bool = False,
+    verify: bool = True,
+) -> dict:
+    """The provenance tree of ``path``: its producing job, then each input's, recursively.
+
+    Each node: ``path``, ``hash`` (now), ``job`` (rule, wildcards, key params, git commit,
+    timestamp; None for a raw input), ``inputs`` (child nodes), ``seen`` (True when the node's
+    subtree is already shown elsewhere in the tree) and ``problems`` (hash mismatches: a file
+    that changed since the job recorded it). Raises FileNotFoundError when ``path`` has no
+    manifest. ``code`` keeps package-source inputs; ``verify`` re-hashes files.
+    """
+    found = find_manifest(path, root)
+    if found is None:
+        raise FileNotFoundError(
+            f"no provenance manifest for {str(path)!r}: was it produced by the workflow? "
+            "run `snakemake` first (manifests live under "
+            f"{MANIFEST_DIR.as_posix()}/ of the workflow's working directory)"
+        )
+    base = found[1]
+    seen: set[str] = set()
+    problems: list[str] = []
+    current_cache: dict[str, dict] = {}
+
+    def current(p: str) -> dict:
+        if p not in current_cache:
+            full = Path(p) if Path(p).is_absolute() else base / p
+            current_cache[p] = path_hash(full) if verify else {}
+        return current_cache[p]
+
+    def node(p: str, recorded_by: tuple[str, dict] | None) -> dict:
+        n: dict[str, Any] = {"path": p, "problems": []}
+        if verify:
+            n["hash"] = current(p)
+        if recorded_by is not None and verify:
+            rule, entry = recorded_by
+            now = current(p)
+            if now.get("missing") and not entry.get("missing"):
+                n["problems"].append(f"{p} is missing now (rule {rule} read it)")
+            elif not now.get("missing") and not _compare(entry, now):
+                n["problems"].append(
+                    f"{p} changed since rule {rule} read it "
+                    f"(recorded sha256 {str(entry.get('sha256'))[:12]}, now "
+                    f"{str(now.get('sha256'))[:12]})"
+                )
+        full = Path(p) if Path(p).is_absolute() else base / p
+        hit = find_manifest(full, base)
+        if hit is None:
+            n["job"] = None
+            return n
+        text = hit[0].read_text()
+        manifest = json.loads(text)
+        n["manifest"] = _rel(hit[0], base).as_posix()
+        n["job"] = {
+            "rule": manifest.get("rule"),
+            "wildcards": manifest.get("wildcards", {}),
+            "key_params": _key_params(manifest.get("params", {})),
+            "params": manifest.get("params", {}),
+            "git_commit": manifest.get("git_commit"),
+            "git_dirty": manifest.get("git_dirty"),
+            "timestamp": manifest.get("timestamp"),
+            "host": manifest.get("host"),
+        }
+        if manifest.get("templates_sha256"):
+            n["job"]["templates_sha256"] = manifest["templates_sha256"]
+        own = next((o for o in manifest.get("outputs", []) if o["path"] == p), None)
+        now = current(p) if verify else {}
+        if own is not None and verify and not now.get("missing") and not _compare(own, now):
+            n["problems"].append(
+                f"{p} changed since rule {manifest.get('rule')} wrote it "
+                f"(recorded sha256 {str(own.get('sha256'))[:12]}, now "
+                f"{str(now.get('sha256'))[:12]})"
+            )
+        key = hashlib.sha256(text.encode()).hexdigest()  # one job, however many outputs
+        if key in seen:
+            n["seen"] = True
+            return n
+        seen.add(key)
+        n["inputs"] = []
+        hidden = 0
+        for entry in manifest.get("inputs", []):
+            if entry.get("role") == "code" and not code:
+                hidden += 1
+                continue
+            child = node(entry["path"], (manifest.get("rule"), entry))
+            if entry.get("role"):
+                child["role"] = entry["role"]
+            n["inputs"].append(child)
+        n["hidden_code_inputs"] = hidden
+        return n
+
+    tree = node(_rel(Path(path).absolute(), base).as_posix(), None)
+
+    def gather(n: dict) -> None:
+        problems.extend(n["problems"])
+        for child in n.get("inputs", []):
+            gather(child)
+
+    gather(tree)
+    return {"root": str(base), "tree": tree, "problems": problems}
+
+
+def _short_hash(h: dict | None) -> str:
+    if not h:
+        return ""
+    if h.get("missing"):
+        return "  [missing]"
+    what = f"{h['files']} files, " if h.get("directory") else ""
+    partial = ", partial hash" if h.get("hash") == "partial" else ""
+    return f"  [{what}sha256 {h['sha256'][:12]}{partial}]"
+
+
+def format_chain(result: dict) -> str:
+    """The tree of :func:`chain` as indented text, ``←`` pointing from a file to its maker."""
+    lines: list[str] = []
+
+    def emit(n: dict, depth: int) -> None:
+        pad = "    " * depth
+        role = f"  ({n['role']})" if n.get("role") else ""
+        lines.append(f"{pad}{n['path']}{_short_hash(n.get('hash'))}{role}")
+        for problem in n["problems"]:
+            lines.append(f"{pad}  !! HASH MISMATCH: {problem}")
+        job = n.get("job")
+        if job is None:
+            lines.append(f"{pad}  ← raw input (no manifest)")
+            return
+        wild = " ".join(f"{k}={v}" for k, v in job["wildcards"].items())
+        params = " ".join(job["key_params"])
+        commit = str(job.get("git_commit") or "unknown")[:10]
+        dirty = "+dirty" if job.get("git_dirty") is True else ""
+        detail = "  ".join(x for x in (wild and f"[{wild}]", params) if x)
+        lines.append(
+            f"{pad}  ← rule {job['rule']}  {detail}  (git {commit}{dirty}, {job.get('timestamp')})"
+        )
+        if n.get("seen"):
+            lines.append(f"{pad}      … inputs shown above")
+            return
+        for child in n.get("inputs", []):
+            emit(child, depth + 1)
+        if n.get("hidden_code_inputs"):
+            lines.append(
+                f"{pad}    ({n['hidden_code_inputs']} package source input(s) hidden; --code)"
+            )
+
+    emit(result["tree"], 0)
+    if result["problems"]:
+        lines.append("")
+        lines.append(f"!! {len(result['problems'])} HASH MISMATCH(ES): results may be stale:")
+        lines.extend(f"!!   {p}" for p in result["problems"])
+    return "\n".join(lines)
