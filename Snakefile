@@ -16,6 +16,7 @@ include: "workflow/rules/attack.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/audit.smk"
+include: "workflow/rules/gpu.smk"
 
 
 rule all:

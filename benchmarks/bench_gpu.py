@@ -66,6 +66,7 @@ def bench_training(shards, samples, logs, model, batch, epochs, workers, precisi
         precision=precision, device=device,
     )  # fmt: skip
     args[args.index("--model") + 1] = model
+    Path(logs).mkdir(parents=True, exist_ok=True)
     log = Path(logs) / "train.log"
     seconds = run_training(args, gpus=1 if device == "cuda" else 0, log_path=log)
     rates = [float(r) for r in re.findall(r"Batch \(t\): [\d.]+, ([\d.]+)/s,", log.read_text())]

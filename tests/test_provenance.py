@@ -217,3 +217,22 @@ def test_params_are_made_json_safe(tmp_path: Path, monkeypatch, bad):
         SimpleNamespace(rule="r", input=[], output=["o"], params=bad, wildcards={}, log=[])
     )
     json.loads(m.read_text())
+
+
+def test_snakemake_source_cache_copy_is_recorded_as_the_original(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    original = tmp_path / "repo/workflow/models/a/config.json"
+    original.parent.mkdir(parents=True)
+    original.write_text("{}")
+    cache = tmp_path / "cache/snakemake-runtime-cache/tmpab12/file"
+    copy = Path(f"{cache}{tmp_path}/repo/workflow/rules/../models/a/config.json")
+    copy.parent.mkdir(parents=True)
+    copy.write_text("{}")
+    Path("o").write_text("o")
+    (m,) = record(
+        SimpleNamespace(
+            rule="r", input={"arch": str(copy)}, output=["o"], params={}, wildcards={}, log=[]
+        )
+    )
+    (entry,) = json.loads(m.read_text())["inputs"]
+    assert entry["path"] == str(original)

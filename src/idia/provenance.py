@@ -71,6 +71,7 @@ MODEL_SUFFIXES = (".safetensors", ".pt", ".bin")
 
 #: Files Snakemake itself writes into directory outputs after the job: not part of the result.
 _SNAKEMAKE_MARKERS = frozenset({".snakemake_timestamp"})
+_SOURCE_CACHE = "snakemake-runtime-cache"
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,7 +267,21 @@ def _role(name: str | None, path: str) -> str | None:
     return None
 
 
+def _source_path(path: str) -> str:
+    """The workflow file behind Snakemake's per-run source cache copy, which is deleted after
+    the run (``workflow.source_path``): the original can be re-hashed later, the copy cannot."""
+    parts = Path(path).parts
+    if _SOURCE_CACHE in parts:
+        after = parts[parts.index(_SOURCE_CACHE) + 2 :]
+        if len(after) > 1 and after[0] == "file":
+            original = os.path.normpath(os.path.join(os.sep, *after[1:]))
+            if Path(original).exists():
+                return original
+    return path
+
+
 def _file_entry(name: str | None, path: str, threshold: int) -> dict:
+    path = _source_path(path)
     entry: dict[str, Any] = {"path": path}
     if name is not None:
         entry["name"] = name

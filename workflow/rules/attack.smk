@@ -13,6 +13,9 @@ rule candidate_pool:
         script_log("attack/candidates"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         size=config["candidates"]["size"],
         seed=config["candidates"]["seed"],
@@ -86,6 +89,9 @@ rule predict:
         script_log("attack/{model}/predict"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=30,
     script:
         "../scripts/predict.py"
 
@@ -104,6 +110,9 @@ rule sweep:
         script_log("attack/{model}/sweep"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         ks=attack_ks(),
         draws=config["attack"]["draws"],
@@ -128,6 +137,9 @@ rule attack_summary:
         script_log("attack/summary"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         models=model_names(),
         tau=config["attack"]["tau"],

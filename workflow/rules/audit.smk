@@ -18,6 +18,9 @@ rule audit_person:
         script_log("audit/{slug}"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
     params:
         photos=lambda wildcards: config["audit_photos"],
         name=lambda wildcards: config["audit_name"],

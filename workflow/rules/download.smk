@@ -35,5 +35,8 @@ rule download_report:
         script_log("download/summary"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     script:
         "../scripts/download_summary.py"

@@ -17,6 +17,9 @@ rule figure_metrics_vs_k:
         script_log("figures/{model}/metrics_vs_k"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         figure="metrics_vs_k",
         k=config["attack"]["k_max"],
@@ -41,6 +44,9 @@ rule figure_confusion:
         script_log("figures/{model}/confusion"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         figure="confusion",
         k=config["attack"]["k_max"],
@@ -66,6 +72,9 @@ rule figure_rate_by_bin:
         script_log("figures/{model}/rate_by_bin"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         figure="rate_by_bin",
         k=config["attack"]["k_max"],
@@ -90,6 +99,9 @@ rule figure_identities_per_bin:
         script_log("figures/{model}/identities_per_bin"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         figure="identities_per_bin",
         k=config["attack"]["k_max"],
@@ -115,6 +127,9 @@ rule figure_tpr_heatmap:
         script_log("figures/{model}/tpr_heatmap"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         figure="tpr_heatmap",
         k=config["attack"]["k_max"],

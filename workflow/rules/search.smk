@@ -41,6 +41,9 @@ rule gather_counts:
         script_log("search/gather"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         bin_edges=config["search"]["bin_edges"],
         bin_labels=config["search"].get("bin_labels"),
@@ -59,5 +62,8 @@ rule truth_check:
         script_log("search/truth_check"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
     script:
         "../scripts/truth_check.py"

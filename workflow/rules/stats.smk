@@ -23,6 +23,9 @@ rule person_stats:
         script_log("stats/{model}/person_stats"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=30,
     params:
         tau=config["attack"]["tau"],
         stats=canonical(config["stats"]),
@@ -43,6 +46,9 @@ rule stats_summary:
         script_log("stats/summary"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         models=model_names(),
     script:
@@ -65,6 +71,9 @@ rule figure_roc:
         script_log("figures/{model}/roc"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         figure="roc",
         k=config["attack"]["k_max"],
@@ -89,6 +98,9 @@ rule figure_pvalue_qq:
         script_log("figures/{model}/pvalue_qq"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         figure="pvalue_qq",
         k=config["attack"]["k_max"],

@@ -17,6 +17,9 @@ rule world:
         f"{RESULTS}/benchmarks/world/world.tsv"
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         world=canonical(config.get("world", {})),
     script:
@@ -33,6 +36,9 @@ rule haar_rate:
         script_log("world/haar"),
     conda:
         "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
     params:
         haar=canonical(config["haar"]),
     script:
