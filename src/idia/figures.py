@@ -527,11 +527,20 @@ _SCORES = {
 }
 
 
-def plot_roc(persons: pd.DataFrame, tau: int, png: str | Path, pdf: str | Path, title: str):
+def plot_roc(
+    persons: pd.DataFrame,
+    tau: int,
+    png: str | Path,
+    pdf: str | Path,
+    title: str,
+    intervals: dict[str, tuple[float, float]] | None = None,
+):
     """ROC over identities, linear and log-log, for the vote score and the finer combined score.
 
-    The operating point of the decision rule (vote ≥ tau) is marked; on the log-log panel FPR 0
-    sits at half the smallest non-zero FPR the cohort can express (1 / non-members).
+    Every point of the vote curve is one tau (vote ≥ tau); the decision rule's tau is marked.
+    ``intervals`` maps a score column to its AUC interval (bootstrap over identities) for the
+    legend. On the log-log panel FPR 0 sits at half the smallest non-zero FPR the cohort can
+    express (1 / non-members).
     """
     from idia.stats import auc, roc_curve
 
@@ -547,8 +556,13 @@ def plot_roc(persons: pd.DataFrame, tau: int, png: str | Path, pdf: str | Path, 
             scores = persons[column].to_numpy(float)
             fpr, tpr, _ = roc_curve(scores, labels)
             area = auc(scores, labels)
-            ax_lin.plot(fpr, tpr, style, color=colour, label=f"{label}: AUC {area:.3f}")
-            ax_log.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), style, color=colour)
+            text = f"{label}: AUC {area:.3f}"
+            if intervals and column in intervals:
+                text += " [{:.3f}, {:.3f}]".format(*intervals[column])
+            marker = "." if column == "vote_score" else None
+            ax_lin.plot(fpr, tpr, style, color=colour, marker=marker, label=text)
+            ax_log.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), style, color=colour,
+                        marker=marker)  # fmt: skip
         called = persons["vote_score"].to_numpy() >= tau
         op = (called[~labels].mean(), called[labels].mean())
         for ax, point in ((ax_lin, op), (ax_log, tuple(max(v, floor) for v in op))):

@@ -19,6 +19,12 @@ rule person_stats:
             subcategory="{model}",
         ),
         summary=f"{RESULTS}/stats/{{model}}/summary.json",
+        taus=report(
+            f"{RESULTS}/stats/{{model}}/operating_points.csv",
+            caption="../report/operating_points.rst",
+            category="Answer",
+            subcategory="{model}",
+        ),
     log:
         script_log("stats/{model}/person_stats"),
     conda:
@@ -58,6 +64,7 @@ rule stats_summary:
 rule figure_roc:
     input:
         persons=f"{RESULTS}/stats/{{model}}/persons.csv",
+        stats=f"{RESULTS}/stats/{{model}}/summary.json",
         code=package("figures", "stats"),
     output:
         png=report(

@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from idia import figures
@@ -11,7 +14,7 @@ out = {"png": snakemake.output.png, "pdf": snakemake.output.pdf}
 read = {
     key: (pd.read_csv if path.endswith(".csv") else pd.read_parquet)(path)
     for key, path in snakemake.input.items()
-    if key != "code"
+    if key not in ("code", "stats")
 }
 if name == "metrics_vs_k":
     figures.plot_metrics_vs_k(
@@ -39,7 +42,14 @@ elif name == "tpr_heatmap":
         **out,
     )
 elif name == "roc":
-    figures.plot_roc(read["persons"], tau, title=f"{model}: ROC over identities", **out)
+    summary = json.loads(Path(snakemake.input.stats).read_text())
+    intervals = {
+        column: (summary[score]["auc_lo"], summary[score]["auc_hi"])
+        for column, score in (("vote_score", "vote"), ("combined_score", "combined"))
+    }
+    figures.plot_roc(
+        read["persons"], tau, title=f"{model}: ROC over identities", intervals=intervals, **out
+    )
 elif name == "pvalue_qq":
     figures.plot_pvalue_qq(read["persons"], title=f"{model}: p-values vs uniform", **out)
 else:

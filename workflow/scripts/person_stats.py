@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from idia.smk import finish, log_to, write_json
-from idia.stats import summarize_model
+from idia.stats import clopper_pearson, operating_points, summarize_model
 
 log_to(snakemake.log[0])
 options = snakemake.params.stats
@@ -37,6 +37,17 @@ meta = counts.loc[persons["person_id"], ["name", "count", "bin"]].reset_index()
 table = pd.concat([meta, table.reset_index(drop=True)], axis=1)
 table = table.sort_values(["combined_score", "count"], ascending=False)
 table.to_csv(snakemake.output.persons, index=False, float_format="%.6g")
+# Every tau as an operating point, with exact intervals: the rule's whole trade-off in one table.
+n_templates = pred["pred"].shape[1]
+points = operating_points(
+    table["vote_score"].to_numpy(), table["is_member"].to_numpy(), range(1, n_templates + 1)
+)
+alpha = 1 - options["ci"]
+for rate, hits, total in (("tpr", points["tp"], points["tp"] + points["fn"]),
+                          ("fpr", points["fp"], points["fp"] + points["tn"])):  # fmt: skip
+    lo, hi = clopper_pearson(hits.to_numpy(), total.to_numpy(), alpha)
+    points[f"{rate}_lo"], points[f"{rate}_hi"] = lo, hi
+points.to_csv(snakemake.output.taus, index=False, float_format="%.4f")
 summary["model"] = snakemake.wildcards.model
 summary["decoys"] = int(decoy_mask.sum())
 write_json(snakemake.output.summary, summary)
