@@ -59,3 +59,26 @@ def test_url_table_rejects_a_shard_without_paths(tmp_path):
     pd.DataFrame({"key": ["a"], "caption": ["x"]}).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="bad.parquet.*path"):
         url_table(tmp_path / "bad.parquet", "http://127.0.0.1:1")
+
+
+def test_shards_are_identical_whatever_order_the_threads_finish(corpus):
+    # The same URLs give the same samples in the same order; only the URL's port (a free port
+    # per run) differs, in the .json members and the url column.
+    shards = []
+    for run in range(2):
+        out = corpus / f"out{run}"
+        with serve_directory(corpus / "images") as base:
+            download_shard(url_table(corpus / "part-00000.parquet", base), out, threads=4)
+        with tarfile.open(out / "00000.tar") as tar:
+            members = [
+                (m.name, tar.extractfile(m).read())
+                for m in tar.getmembers()
+                if not m.name.endswith(".json")
+            ]
+        meta = pd.read_parquet(out / "00000.parquet").drop(columns=["url"])
+        shards.append((members, meta))
+    assert shards[0][0] == shards[1][0]
+    names = [name for name, _ in shards[0][0]]
+    assert names == sorted(names, key=lambda n: (n.split(".")[0], n))
+    assert list(shards[0][1]["key"]) == sorted(shards[0][1]["key"])
+    pd.testing.assert_frame_equal(shards[0][1], shards[1][1])

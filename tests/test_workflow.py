@@ -236,3 +236,17 @@ def test_provenance_chain_of_a_figure_reaches_the_world(tiny_run: Path):
         "results/download/part-00000/00000.tar",
         "results/download/part-00001/00000.tar",
     }
+
+
+def test_the_same_config_gives_the_same_numbers(tiny_run: Path, tmp_path: Path):
+    snakemake(tmp_path)  # a second, independent run of the whole tiny workflow
+    for table in ("attack/tiny/metrics.parquet", "attack/tiny/scores.parquet",
+                  "search/counts.parquet", "stats/tiny/persons.csv"):  # fmt: skip
+        read = pd.read_csv if table.endswith(".csv") else pd.read_parquet
+        pd.testing.assert_frame_equal(
+            read(tiny_run / "results" / table), read(tmp_path / "results" / table)
+        )
+    first = np.load(tiny_run / "results/attack/tiny/predictions.npz")
+    second = np.load(tmp_path / "results/attack/tiny/predictions.npz")
+    for key in ("pred", "rank", "margin"):
+        np.testing.assert_array_equal(first[key], second[key])

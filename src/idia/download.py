@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -71,7 +73,8 @@ def download_shard(
     """Download a table of (url, caption, source_key) into one webdataset shard.
 
     Writes ``out_dir/00000.tar`` and ``00000.parquet`` (every input row with its status) and
-    returns img2dataset's counts. Failed URLs are counted, not fatal.
+    returns img2dataset's counts. Failed URLs are counted, not fatal. Both files come out in key
+    order (see :func:`canonical_order`), so the same URLs give the same shard.
     """
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     from img2dataset import download
@@ -110,6 +113,7 @@ def download_shard(
     if not stats_path.exists():
         raise RuntimeError(f"img2dataset wrote no stats in {out_dir}; see the log above")
     stats = json.loads(stats_path.read_text())
+    canonical_order(out_dir / "00000.tar", out_dir / "00000.parquet")
     return {
         "rows": n_rows,
         "successes": int(stats.get("successes", 0)),
@@ -117,3 +121,27 @@ def download_shard(
         "failed_to_resize": int(stats.get("failed_to_resize", 0)),
         "status_dict": stats.get("status_dict", {}),
     }
+
+
+def canonical_order(tar_path: str | Path, parquet_path: str | Path) -> None:
+    """Rewrite a downloaded shard in key order, with fixed member metadata.
+
+    img2dataset writes samples in the order its download threads finish, which differs from run
+    to run; the trainer then sees the data in another order and trains another model. Sorting by
+    key (img2dataset's keys follow the input rows) makes the shard, and everything after it,
+    reproducible whatever the thread count.
+    """
+    tar_path, parquet_path = Path(tar_path), Path(parquet_path)
+    with tarfile.open(tar_path) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]
+    members.sort(key=lambda item: (item[0].split(".", 1)[0], item[0]))
+    tmp = tar_path.with_suffix(".tar.tmp")
+    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    os.replace(tmp, tar_path)
+    table = pd.read_parquet(parquet_path)
+    if "key" in table.columns:
+        table.sort_values("key", kind="stable").to_parquet(parquet_path, index=False)
