@@ -336,13 +336,19 @@ def run_list(args, work: Path, all_names: pd.DataFrame, truth: np.ndarray, k: in
         t1, *_ = scan(tool, pat, _prefix_txt(txt, n1), work / "o.txt")
         n_run = min(args.scan_probe, args.captions, max(2 * n1, int(n1 * 60 / max(t1, 1e-3))))
         t_scan, t_count, rss, counted = scan(tool, pat, _prefix_txt(txt, n_run), work / "o.txt")
-        per = max(t_scan - t1, 0.0) / max(n_run - n1, 1)
+        if n_run > n1:
+            per = max(t_scan - t1, 0.0) / (n_run - n1)
+        else:  # one probe only: no start-up cost to separate
+            per, t1, n1 = t_scan / n_run, 0.0, 0
         t_full = t1 + per * (args.captions - n1)
         if n_run < args.captions and t_full <= args.max_scan_seconds:
             n_run = args.captions
             t_scan, t_count, rss, counted = scan(tool, pat, txt, work / "o.txt")
         if n_run < args.captions:
-            note = f"extrapolated from {n1:,} and {n_run:,} captions: {t1:.1f}s, {t_scan:.1f}s"
+            probes = (
+                f"{n1:,} and {n_run:,} captions: {t1:.1f}s, " if n1 else f"{n_run:,} captions: "
+            )
+            note = f"extrapolated from {probes}{t_scan:.1f}s"
             t_count *= args.captions / n_run
             t_scan = t_full
         else:

@@ -142,7 +142,11 @@ def tokenize(text: str) -> list[str]:
 
 
 def _connect(threads: int, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    config: dict[str, str | int] = {"threads": max(1, int(threads))}
+    # No progress bars: they would fill the rule logs of long per-shard searches.
+    config: dict[str, str | int | bool] = {
+        "threads": max(1, int(threads)),
+        "enable_progress_bar": False,
+    }
     if memory_limit:
         config["memory_limit"] = memory_limit
     return duckdb.connect(config=config)

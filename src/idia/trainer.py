@@ -121,8 +121,31 @@ def shard_manifest(shards: list[str]) -> dict[str, str]:
     return {shard: sha256_file(shard) for shard in shards}
 
 
+def seed_sample_shuffle(argv: list[str]) -> None:
+    """Seed the trainer's sample shuffle from ``--seed``.
+
+    open_clip's webdataset pipeline shuffles samples with ``webdataset.shuffle`` and no RNG, and
+    webdataset then seeds one from the clock and the process id: two runs of the same config see
+    the samples in different orders and train different models. Handing the stage a seeded RNG
+    keeps everything else of the trainer as it is.
+    """
+    import random
+
+    import webdataset
+
+    seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
+    unseeded = webdataset.shuffle
+
+    def seeded(*args, **kwargs):
+        kwargs.setdefault("rng", random.Random(seed))
+        return unseeded(*args, **kwargs)
+
+    webdataset.shuffle = seeded
+
+
 if __name__ == "__main__":
     ensure_torchvision()
+    seed_sample_shuffle(sys.argv[1:])
     from open_clip_train.main import main
 
     main(sys.argv[1:])
