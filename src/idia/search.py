@@ -142,14 +142,13 @@ def tokenize(text: str) -> list[str]:
 
 
 def _connect(threads: int, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    # No progress bars: they would fill the rule logs of long per-shard searches.
-    config: dict[str, str | int | bool] = {
-        "threads": max(1, int(threads)),
-        "enable_progress_bar": False,
-    }
+    config: dict[str, str | int] = {"threads": max(1, int(threads))}
     if memory_limit:
         config["memory_limit"] = memory_limit
-    return duckdb.connect(config=config)
+    con = duckdb.connect(config=config)
+    # No progress bars: they would fill the rule logs of long per-shard searches.
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def _check_names(names: pd.DataFrame) -> pd.DataFrame:
