@@ -523,3 +523,16 @@ Photos are {"embedded below" if include_photos else "not embedded in this page"}
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")
     return out_path
+
+
+def summary_lines(result: dict) -> list[str]:
+    """The audit in a few lines for a terminal or a log: problems, then a verdict per model."""
+    lines = [f"problem: {Path(p['path']).name}: {p['problem']}" for p in result["problems"]]
+    for res in result["models"]:
+        verdict = "member" if res["member"] else "not a member"
+        lines.append(
+            f"{result['name']}: {res['model']}: {verdict} (vote score {res['vote_score']}/"
+            f"{res['n_templates']}, tau {res['tau']}, p = {res['p_value']:.3g}, "
+            f"{res['n_photos']} photos)"
+        )
+    return lines

@@ -165,7 +165,7 @@ def _load_models(args) -> list:
 
 def cmd_audit(args) -> int:
     from idia.attack import PAPER_TEMPLATES
-    from idia.audit import collect_photos, render_html, run_audit
+    from idia.audit import collect_photos, render_html, run_audit, summary_lines
 
     if not args.name.strip():
         raise UserError("--name is empty; pass the person's name, e.g. --name 'First Last'")
@@ -195,14 +195,7 @@ def cmd_audit(args) -> int:
     json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", "utf-8")
     html_path = render_html(result, args.out / "audit.html", include_photos=args.include_photos)
 
-    for problem in result["problems"]:
-        print(f"problem: {Path(problem['path']).name}: {problem['problem']}")
-    for res in result["models"]:
-        verdict = "member" if res["member"] else "not a member"
-        print(
-            f"{res['model']}: {verdict} (vote score {res['vote_score']}/{res['n_templates']}, "
-            f"tau {res['tau']}, p = {res['p_value']:.3g}, {res['n_photos']} photos)"
-        )
+    print("\n".join(summary_lines(result)))
     print(f"wrote {json_path} and {html_path}")
     return 0
 

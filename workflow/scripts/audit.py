@@ -1,7 +1,7 @@
 import pandas as pd
 
 from idia.attack import PAPER_TEMPLATES
-from idia.audit import render_html, run_audit
+from idia.audit import render_html, run_audit, summary_lines
 from idia.models import load_clip
 from idia.smk import finish, log_to, write_json
 
@@ -31,12 +31,5 @@ result = run_audit(
 )
 write_json(snakemake.output.json, result)
 render_html(result, snakemake.output.html)
-for problem in result["problems"]:
-    print(f"{problem['path']}: {problem['problem']}")
-for res in result["models"]:
-    verdict = "member" if res["member"] else "not a member"
-    print(
-        f"{params.name}: {res['model']}: {verdict} (vote {res['vote_score']}/{len(templates)}, "
-        f"p = {res['p_value']:.3g})"
-    )
+print("\n".join(summary_lines(result)))
 finish(snakemake)
