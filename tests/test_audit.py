@@ -22,7 +22,8 @@ from idia.audit import (
     sha256_lines,
 )
 from idia.cli import main
-from idia.models import load_clip, sha256_file
+from idia.models import load_clip
+from idia.provenance import sha256_file
 from idia.world import render_face, sample_identity
 
 ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"

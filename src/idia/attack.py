@@ -549,3 +549,11 @@ def scores_long(scores: np.ndarray, person_ids: Sequence, ks: Sequence[int]) -> 
             "score": scores.ravel().astype(np.int64),
         }
     )
+
+
+def true_name_per_person(person_index: np.ndarray, true_idx: np.ndarray) -> np.ndarray:
+    """Each person's candidate index (persons 0..n-1), from the per-photo arrays."""
+    person_index = np.asarray(person_index)
+    out = np.zeros(int(person_index.max()) + 1, dtype=np.int64)
+    out[person_index] = true_idx
+    return out

@@ -23,9 +23,9 @@ import numpy as np
 from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts, load_image, predict
 from idia.attack import template_correct as _template_correct
 from idia.faces import detect_faces
-from idia.models import Clip, sha256_file
+from idia.models import Clip
 from idia.names import name_key
-from idia.provenance import code_version, package_versions, sha256_lines
+from idia.provenance import code_version, package_versions, sha256_file, sha256_lines
 from idia.stats import decoy_pvalues
 
 __all__ = [

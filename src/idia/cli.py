@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from idia.models import sha256_file
+from idia.provenance import sha256_file
 
 EXIT_USAGE = 2
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 
 import pandas as pd
 
+from idia.names import name_key
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 REQUIRED = ("person_id", "name", "photo_dir")
-
-
-def _key(name: str) -> str:
-    folded = unicodedata.normalize("NFKD", name).casefold()
-    return " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
 
 
 def read_identities(path: str | Path) -> pd.DataFrame:
@@ -31,7 +27,7 @@ def read_identities(path: str | Path) -> pd.DataFrame:
     dup_ids = table.loc[table["person_id"].duplicated(keep=False), "person_id"]
     if len(dup_ids):
         raise ValueError(f"{path}: duplicate person_id {sorted(set(dup_ids))}")
-    keys = table["name"].map(_key)
+    keys = table["name"].map(name_key)
     if (keys == "").any():
         raise ValueError(f"{path}: empty name for {list(table.loc[keys == '', 'person_id'])}")
     dups = table[keys.duplicated(keep=False)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,11 +67,3 @@ def load_clip(
         name = f"{arch}:{pretrained}"
     model.eval()
     return Clip(name=name, model=model, preprocess=preprocess, tokenizer=tokenizer, device=device)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

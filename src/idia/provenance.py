@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import subprocess
@@ -114,6 +115,11 @@ def file_hash(path: str | Path, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
         "hash": "partial",
         "mtime": dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).isoformat(),
     }
+
+
+def sha256_file(path: str | Path) -> str:
+    """The full sha256 of one file, however large (model weights, candidate lists, shards)."""
+    return file_hash(path, threshold=math.inf)["sha256"]
 
 
 def path_hash(path: str | Path, *, threshold: int = PARTIAL_THRESHOLD) -> dict:

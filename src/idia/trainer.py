@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from idia.compat import ensure_torchvision
-from idia.models import sha256_file
+from idia.provenance import sha256_file
 
 
 def trainer_args(

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 
+from idia.attack import true_name_per_person
 from idia.smk import finish, log_to, write_json
 from idia.stats import clopper_pearson, operating_points, summarize_model
 
@@ -11,8 +12,7 @@ photos = pd.read_parquet(snakemake.input.photos)
 candidates = pd.read_parquet(snakemake.input.candidates)
 counts = pd.read_parquet(snakemake.input.counts).set_index("person_id")
 persons = photos.drop_duplicates("person_index").sort_values("person_index")
-true_of_person = np.zeros(len(persons), dtype=np.int64)
-true_of_person[pred["person_index"]] = pred["true_idx"]
+true_of_person = true_name_per_person(pred["person_index"], pred["true_idx"])
 # Decoys: the random filler names only. Other study identities' names may be known to the model,
 # which would break the exchangeability the p-value rests on.
 decoy_mask = candidates["person_id"].isna().to_numpy()

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from idia.attack import metrics_table, scores_long, summarize, sweep
+from idia.attack import metrics_table, scores_long, summarize, sweep, true_name_per_person
 from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
@@ -12,8 +12,7 @@ persons = photos.drop_duplicates("person_index").sort_values("person_index")
 missing = sorted(set(persons["person_id"]) - set(counts.index))
 if missing:
     raise ValueError(f"identities without caption counts: {missing}; rerun gather_counts")
-true_of_person = np.zeros(len(persons), dtype=np.int64)
-true_of_person[pred["person_index"]] = pred["true_idx"]
+true_of_person = true_name_per_person(pred["person_index"], pred["true_idx"])
 ks = list(snakemake.params.ks)
 scores = sweep(
     pred["pred"],
