@@ -165,3 +165,53 @@ def test_scene_captions_have_varied_vocabulary():
     shapes = {"circle", "square", "triangle", "star", "ring", "cross", "diamond", "hexagon"}
     assert len({w.rstrip("s") for w in words} & shapes) + ("crosses" in words) >= 8
     assert {"two", "three", "left", "right"} <= words
+
+
+def test_base_corpus_is_anonymized_and_plants_the_chosen_identities(tmp_path):
+    from idia.world import SCENE_SHAPES, build_base
+
+    summary = build_base(
+        tmp_path, seed=4, n_identities=10, image_size=64,
+        caption_templates=["a photo of {name}", "{name} in {city}"], n_generic=12, n_extras=3,
+        extra_photos=2, n_planted=2, planted_photos=3, pairs_per_person=5, n_shards=2,
+        eval_per_class=2, n_eval_pairs=4,
+    )  # fmt: skip
+    urls = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "urls").glob("*.parquet"))])
+    assert len(urls) == 12 + 3 * 2 + 2 * 3 == summary["base_pairs"]
+    assert all((tmp_path / "images" / p).is_file() for p in urls["path"])
+    truth = pd.read_parquet(tmp_path / "truth.parquet")
+    assert sorted(truth.loc[truth["planted"], "person_id"]) == summary["planted_identities"]
+    assert truth["base_photos"].sum() == 6
+    # nobody is named in the base corpus; everyone is named in each of their own pairs
+    keys = [name_key(n) for n in truth["name"]]
+    assert not any(k in name_key(c) for c in urls["caption"] for k in keys)
+    pairs = pd.read_parquet(tmp_path / "pairs.parquet")
+    assert pairs.groupby("person_id").size().eq(5).all() and len(pairs) == 50
+    names = truth.set_index("person_id")["name"]
+    assert all(name_key(names[r.person_id]) in name_key(r.caption) for r in pairs.itertuples())
+    classes = sorted(d.name for d in (tmp_path / "eval" / "classes").iterdir())
+    assert classes == sorted(SCENE_SHAPES)
+    assert len(pd.read_parquet(tmp_path / "eval" / "pairs.parquet")) == 4
+    again = tmp_path / "again"
+    build_base(
+        again, seed=4, n_identities=10, image_size=64,
+        caption_templates=["a photo of {name}", "{name} in {city}"], n_generic=12, n_extras=3,
+        extra_photos=2, n_planted=2, planted_photos=3, pairs_per_person=5, n_shards=2,
+        eval_per_class=2, n_eval_pairs=4,
+    )  # fmt: skip
+    first = sorted((tmp_path / "images").iterdir())
+    assert [p.read_bytes() for p in first] == [
+        (again / "images" / p.name).read_bytes() for p in first
+    ]
+
+
+def test_base_corpus_rejects_impossible_settings(tmp_path):
+    from idia.world import build_base
+
+    args = dict(
+        seed=1, n_identities=3, image_size=64, caption_templates=["{name}"], n_generic=2,
+        n_extras=0, extra_photos=0, planted_photos=1, pairs_per_person=2, n_shards=1,
+        eval_per_class=1, n_eval_pairs=1,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="n_planted=4 exceeds the 3 identities"):
+        build_base(tmp_path, n_planted=4, **args)

@@ -8,6 +8,7 @@ are duck-typed (``model.encode_image``, ``model.encode_text``, ``tokenizer(list[
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -152,15 +153,20 @@ def load_image(path: str | os.PathLike) -> Image.Image:
             f"photo {str(path)!r} is empty (0 bytes); download it again or remove it from the "
             f"identity table"
         )
+    return decode_image(path, str(path))
+
+
+def decode_image(source, where: str) -> Image.Image:
+    """An image (a path, or a file-like object) fully decoded as RGB; errors name ``where``."""
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             img.load()
             if img.mode == "P" and "transparency" in img.info:
                 img = img.convert("RGBA")
             return img.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(
-            f"photo {str(path)!r} is not a readable image ({type(err).__name__}: {err}); "
+            f"photo {where!r} is not a readable image ({type(err).__name__}: {err}); "
             f"download it again or remove it from the identity table"
         ) from err
 
@@ -174,7 +180,10 @@ class _PhotoDataset(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return self.preprocess(load_image(self.paths[i]))
+        item = self.paths[i]
+        if isinstance(item, tuple):  # (where, encoded bytes), e.g. a sample of a tar shard
+            return self.preprocess(decode_image(io.BytesIO(item[1]), item[0]))
+        return self.preprocess(load_image(item))
 
 
 def encode_photos(
@@ -189,6 +198,8 @@ def encode_photos(
     progress: bool = True,
 ) -> np.ndarray:
     """L2-normalized image embeddings ``[P, D]`` in the order of ``paths``.
+
+    An item of ``paths`` is a file path or a ``(name, encoded bytes)`` pair.
 
     The model must already sit on ``device``. Decoding and preprocessing run in ``num_workers``
     DataLoader workers; a bad file stops the run with an error that names it.

@@ -123,6 +123,37 @@ def download_shard(
     }
 
 
+def read_shard(tar_path: str | Path) -> list[tuple[str, dict[str, bytes]]]:
+    """The samples of a webdataset tar as (key, {extension: bytes}), in the tar's order."""
+    tar_path = Path(tar_path)
+    if not tar_path.is_file():
+        raise FileNotFoundError(f"shard {tar_path} does not exist; run the rule that writes it")
+    samples: dict[str, dict[str, bytes]] = {}
+    with tarfile.open(tar_path) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                key, _, ext = member.name.partition(".")
+                samples.setdefault(key, {})[ext] = tar.extractfile(member).read()
+    return list(samples.items())
+
+
+def write_shard(tar_path: str | Path, samples: list[tuple[str, dict[str, bytes]]]) -> None:
+    """Write samples as a webdataset tar with fixed member metadata (same samples, same bytes).
+
+    Written to a temporary name and renamed, so an interrupted job never leaves half a shard.
+    """
+    tar_path = Path(tar_path)
+    tmp = tar_path.with_suffix(".tar.tmp")
+    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for key, parts in samples:
+            for ext in sorted(parts):
+                data = parts[ext]
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                tar.addfile(info, io.BytesIO(data))
+    os.replace(tmp, tar_path)
+
+
 def canonical_order(tar_path: str | Path, parquet_path: str | Path) -> None:
     """Rewrite a downloaded shard in key order, with fixed member metadata.
 
@@ -131,17 +162,7 @@ def canonical_order(tar_path: str | Path, parquet_path: str | Path) -> None:
     key (img2dataset's keys follow the input rows) makes the shard, and everything after it,
     reproducible whatever the thread count.
     """
-    tar_path, parquet_path = Path(tar_path), Path(parquet_path)
-    with tarfile.open(tar_path) as tar:
-        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]
-    members.sort(key=lambda item: (item[0].split(".", 1)[0], item[0]))
-    tmp = tar_path.with_suffix(".tar.tmp")
-    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    os.replace(tmp, tar_path)
+    write_shard(tar_path, sorted(read_shard(tar_path)))
     table = pd.read_parquet(parquet_path)
     if "key" in table.columns:
         table.sort_values("key", kind="stable").to_parquet(parquet_path, index=False)

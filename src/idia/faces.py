@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -83,3 +87,434 @@ def detection_rate(paths: list[str | Path], **params) -> dict:
         "rate": detected / n if n else float("nan"),
         "undetected": undetected,
     }
+
+
+# --------------------------------------------------------------------------- face classifier
+# Track C's face filter: a ResNet trained on the study identities' own photos decides whether a
+# look-alike image retrieved from the base corpus already shows one of them. torch and
+# torchvision are imported inside the functions so that the Haar-only users stay light.
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CHECKPOINT_FORMAT = "idia-face-classifier/1"
+CROP_COLUMNS = ["path", "status", "n_faces", "message", "crop_index", "x", "y", "w", "h"]
+PREDICTION_COLUMNS = ["predicted", "confidence", "image_key"]
+
+
+def _torchvision():
+    """torchvision, made importable beside a CPU torch first (see ``idia.compat``)."""
+    from idia.compat import ensure_torchvision
+
+    ensure_torchvision()
+    import torchvision
+    import torchvision.models
+    import torchvision.transforms.v2  # noqa: F401  (a submodule, not imported by the package)
+
+    return torchvision
+
+
+def crop_face(image: np.ndarray, box, margin: float = 0.25, size: int = 64) -> np.ndarray:
+    """A square RGB uint8 crop of `size` px around the (x, y, w, h) box.
+
+    The square's side is the box's longer side plus `margin` of it on every side, so hair and
+    chin stay in view; where the square leaves the image, the border pixels are repeated, so a
+    face at the edge keeps its position in the crop instead of being stretched.
+    """
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxW or HxWx3 image, got shape {image.shape}")
+    x, y, w, h = (float(v) for v in np.asarray(box).reshape(4))
+    if w <= 0 or h <= 0:
+        raise ValueError(f"face box {tuple(box)} has no area")
+    side = max(1, int(round(max(w, h) * (1 + 2 * margin))))
+    x0 = int(round(x + w / 2 - side / 2))
+    y0 = int(round(y + h / 2 - side / 2))
+    height, width = image.shape[:2]
+    x1, y1 = x0 + side, y0 + side
+    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+        raise ValueError(f"face box {tuple(box)} lies outside the {width}x{height} image")
+    inside = image[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
+    pad = (
+        (max(-y0, 0), max(y1 - height, 0)),
+        (max(-x0, 0), max(x1 - width, 0)),
+        (0, 0),
+    )
+    square = np.pad(inside, pad, mode="edge") if any(a or b for a, b in pad) else inside
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    crop = cv2.resize(np.ascontiguousarray(square), (size, size), interpolation=interpolation)
+    return crop.astype(np.uint8, copy=False)
+
+
+def face_crops(
+    paths,
+    *,
+    size: int = 64,
+    margin: float = 0.25,
+    largest_only: bool = True,
+    **haar_params,
+):
+    """Detect and crop the faces of every image; one table row per image (per face if not
+    `largest_only`), so that no image is silently lost.
+
+    Returns the crops [m, size, size, 3] uint8 and a table with path, status ("ok", "no_face",
+    "unreadable"), n_faces, message (the read error for unreadable files), crop_index (row of the
+    crop in the array, -1 if none) and the face box x, y, w, h (-1 if none).
+    """
+    import pandas as pd
+
+    crops: list[np.ndarray] = []
+    rows: list[tuple] = []
+    for path in paths:
+        try:
+            image = read_rgb(path)
+        except (ValueError, OSError, cv2.error) as exc:
+            rows.append((str(path), "unreadable", 0, str(exc), -1, -1, -1, -1, -1))
+            continue
+        boxes = detect_faces(image, **haar_params)
+        if len(boxes) == 0:
+            rows.append((str(path), "no_face", 0, "no face detected", -1, -1, -1, -1, -1))
+            continue
+        order = np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")
+        boxes = boxes[order[:1] if largest_only else order]
+        n = len(order)
+        if largest_only:
+            message = "1 face" if n == 1 else f"{n} faces, kept the largest"
+        else:
+            message = "1 face" if n == 1 else f"face {{}} of {n}, by decreasing size"
+        for k, box in enumerate(boxes):
+            rows.append(
+                (str(path), "ok", n, message.format(k + 1), len(crops), *(int(v) for v in box))
+            )
+            crops.append(crop_face(image, box, margin=margin, size=size))
+    table = pd.DataFrame(rows, columns=CROP_COLUMNS).astype(
+        {c: "int64" for c in CROP_COLUMNS[4:] + ["n_faces"]}
+    )
+    array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    return array, table
+
+
+def stratified_split(
+    labels, test_fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/test index arrays with every class on both sides.
+
+    Each class of n items sends round(test_fraction * n), clamped to [1, n - 1], to the test side,
+    so that the held-out accuracy covers every identity and every identity is learned.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    labels = np.asarray(labels)
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    small = counts < 2
+    if small.any():
+        listed = ", ".join(f"{c} ({n})" for c, n in zip(classes[small], counts[small]))
+        raise ValueError(
+            f"these identities have fewer than 2 photos with a detected face: {listed}; "
+            "the face classifier needs at least 2 per identity (one to train, one to test) — "
+            "add photos or drop them from the identities table"
+        )
+    n_test = np.clip(np.floor(test_fraction * counts + 0.5).astype(np.int64), 1, counts - 1)
+    keys = np.random.default_rng(seed).random(len(labels))
+    order = np.lexsort((keys, inverse))  # grouped by class, shuffled within each class
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(labels)) - starts[inverse[order]]
+    is_test = rank < n_test[inverse[order]]
+    return np.sort(order[~is_test]), np.sort(order[is_test])
+
+
+def classifier_transforms(size: int, train: bool):
+    """uint8 HxWx3 numpy crop -> normalized float tensor [3, size, size].
+
+    The training augmentation follows the authors' FaceScrub ResNet-50 training script
+    (github.com/D0miH/does-clip-know-my-face, facescrub_training/train.py): a square
+    RandomResizedCrop keeping 85-100 % of the area, ColorJitter (brightness 0.2, contrast 0.2,
+    saturation 0.1, hue 0.1) and a horizontal flip, then ImageNet normalization. The paper's
+    appendix itself was not available to us; their script is the reference. Evaluation only
+    resizes and normalizes.
+    """
+    import torch
+
+    v2 = _torchvision().transforms.v2
+    steps = [v2.ToImage()]
+    if train:
+        steps += [
+            v2.RandomResizedCrop((size, size), scale=(0.85, 1.0), ratio=(1.0, 1.0), antialias=True),
+            v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.1, hue=0.1),
+            v2.RandomHorizontalFlip(p=0.5),
+        ]
+    else:
+        steps.append(v2.Resize((size, size), antialias=True))
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    return v2.Compose(steps)
+
+
+@dataclass
+class FaceClassifier:
+    """A trained face classifier: output k of `model` is the person `classes[k]`."""
+
+    model: Any  # torch.nn.Module
+    classes: list
+    arch: str
+    size: int
+
+
+def _resnet_archs() -> list[str]:
+    models = _torchvision().models
+    return [
+        name
+        for name in models.list_models(module=models)
+        if re.fullmatch(r"(resnet\d+|resnext\d+_\w+|wide_resnet\d+_\d+)", name)
+    ]
+
+
+def _build_model(arch: str, n_classes: int):
+    archs = _resnet_archs()
+    if arch not in archs:
+        raise ValueError(
+            f"face classifier arch {arch!r} is not a torchvision ResNet; use one of "
+            + ", ".join(archs)
+        )
+    return _torchvision().models.get_model(arch, weights=None, num_classes=n_classes)
+
+
+def _check_crops(crops: np.ndarray) -> np.ndarray:
+    crops = np.asarray(crops)
+    if crops.ndim != 4 or crops.shape[3] != 3 or crops.dtype != np.uint8:
+        raise ValueError(
+            f"expected uint8 face crops of shape [n, size, size, 3], got {crops.dtype} "
+            f"{crops.shape}"
+        )
+    return crops
+
+
+def _logits(model, crops: np.ndarray, size: int, batch_size: int, device: str):
+    """Logits for all crops in batches, with the evaluation transform applied batch-wise."""
+    import torch
+
+    v2 = _torchvision().transforms.v2
+    prepare = v2.Compose(
+        [
+            v2.Resize((size, size), antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(crops), batch_size):
+            batch = torch.from_numpy(crops[start : start + batch_size]).permute(0, 3, 1, 2)
+            out.append(model(prepare(batch.contiguous()).to(device)).float().cpu())
+    if not out:
+        return torch.zeros((0, model.fc.out_features))
+    return torch.cat(out)
+
+
+class _CropDataset:
+    def __init__(self, crops: np.ndarray, targets: np.ndarray, transform):
+        self.crops, self.targets, self.transform = crops, targets, transform
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, i: int):
+        return self.transform(self.crops[i]), int(self.targets[i])
+
+
+def train_face_classifier(
+    crops: np.ndarray,
+    labels,
+    *,
+    arch: str = "resnet50",
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 5e-4,
+    seed: int = 0,
+    test_fraction: float = 0.1,
+    device: str = "cpu",
+    progress: bool = True,
+) -> tuple[FaceClassifier, dict]:
+    """Train a ResNet from scratch on the identities' face crops; report held-out accuracy.
+
+    The crops are split per identity with `stratified_split`; the classifier reads them at their
+    own size. Training is AdamW with a per-step cosine schedule and label-smoothed (0.1)
+    cross-entropy. All randomness (initialization, augmentation, batch order) comes from `seed`
+    inside a forked RNG, so the same inputs give the same weights on a CPU and the caller's RNG
+    state is left alone.
+    """
+    import time
+
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    crops = _check_crops(crops)
+    labels = np.asarray(labels)
+    if len(labels) != len(crops):
+        raise ValueError(f"{len(crops)} crops but {len(labels)} labels")
+    if crops.shape[1] != crops.shape[2]:
+        raise ValueError(f"face crops must be square, got {crops.shape[1]}x{crops.shape[2]}")
+    classes, targets = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"a face classifier needs at least 2 identities, got {len(classes)}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    size = int(crops.shape[1])
+    train_idx, test_idx = stratified_split(labels, test_fraction=test_fraction, seed=seed)
+    started = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _build_model(arch, len(classes)).to(device)
+        batch = min(batch_size, len(train_idx))
+        data = _CropDataset(crops[train_idx], targets[train_idx], classifier_transforms(size, True))
+        loader = DataLoader(
+            data,
+            batch_size=batch,
+            shuffle=True,
+            # a last batch of one sample breaks BatchNorm on a 1x1 feature map
+            drop_last=len(data) % batch == 1,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
+        criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+        losses = []
+        bar = tqdm(
+            range(epochs),
+            desc=f"face classifier {arch}",
+            unit="epoch",
+            file=sys.stderr,
+            mininterval=2,
+            disable=not progress,
+        )
+        for _ in bar:
+            model.train()
+            total, seen = 0.0, 0
+            for images, target in loader:
+                images, target = images.to(device), target.to(device)
+                loss = criterion(model(images), target)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += loss.item() * len(target)
+                seen += len(target)
+            losses.append(total / seen)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.eval()
+    classifier = FaceClassifier(model=model, classes=classes.tolist(), arch=arch, size=size)
+    logits = _logits(model, crops[test_idx], size, 256, device)
+    truth = torch.from_numpy(targets[test_idx])
+    report = {
+        "arch": arch,
+        "classes": classifier.classes,
+        "size": size,
+        "n_train": int(len(train_idx)),
+        "n_test": int(len(test_idx)),
+        "epochs": int(epochs),
+        "train_loss": [float(v) for v in losses],
+        "test_accuracy": float((logits.argmax(1) == truth).float().mean()),
+    }
+    if len(classes) >= 5:
+        top5 = logits.topk(5, dim=1).indices
+        report["test_top5"] = float((top5 == truth[:, None]).any(1).float().mean())
+    report["seconds"] = time.perf_counter() - started
+    return classifier, report
+
+
+def predict_faces(
+    classifier: FaceClassifier, crops: np.ndarray, batch_size: int = 256, device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 class index into `classifier.classes` and its softmax probability, per crop."""
+    crops = _check_crops(crops) if len(crops) else np.zeros((0, 1, 1, 3), np.uint8)
+    if len(crops) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    classifier.model.to(device)
+    probs = _logits(classifier.model, crops, classifier.size, batch_size, device).softmax(1)
+    confidence, index = probs.max(1)
+    return index.numpy().astype(np.int64), confidence.numpy().astype(np.float32)
+
+
+def save_face_classifier(classifier: FaceClassifier, path: str | Path) -> None:
+    """Write weights and a JSON-able header (arch, classes, size) atomically to `path`."""
+    import os
+    import tempfile
+
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format": CHECKPOINT_FORMAT,
+        "arch": classifier.arch,
+        "classes": list(classifier.classes),
+        "size": int(classifier.size),
+    }
+    state = {k: v.detach().cpu() for k, v in classifier.model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"header": header, "state_dict": state}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_face_classifier(path: str | Path, device: str = "cpu") -> FaceClassifier:
+    """The classifier that `save_face_classifier` wrote, in evaluation mode on `device`."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no face classifier checkpoint at {path}; run the face-classifier rule of the "
+            "workflow (track C face filter) to train and save it"
+        )
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    header = checkpoint.get("header", {}) if isinstance(checkpoint, dict) else {}
+    if header.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a face classifier checkpoint written by idia")
+    model = _build_model(header["arch"], len(header["classes"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    model.to(device).eval()
+    return FaceClassifier(
+        model=model, classes=list(header["classes"]), arch=header["arch"], size=header["size"]
+    )
+
+
+def presence(predictions, person_ids, *, min_faces: int, min_confidence: float):
+    """Which identities the base corpus already shows, by the face classifier's word.
+
+    `predictions` has one row per retrieved face (columns predicted, confidence, image_key; a
+    query_person column is ignored: a face counts for whomever the classifier names). A person is
+    present when named with confidence >= `min_confidence` on at least `min_faces` distinct
+    images. Every id in `person_ids` gets a row, also those that no face was attributed to.
+    """
+    import pandas as pd
+
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise ValueError(
+            f"face predictions lack the column(s) {', '.join(missing)}; expected "
+            + ", ".join(PREDICTION_COLUMNS)
+        )
+    if min_faces < 1:
+        raise ValueError(f"min_faces must be at least 1, got {min_faces}")
+    ids = pd.Index(list(dict.fromkeys(person_ids)), name="person_id")
+    confident = predictions.loc[
+        predictions["confidence"].to_numpy() >= min_confidence, ["predicted", "image_key"]
+    ].drop_duplicates()
+    faces = confident.groupby("predicted").size().reindex(ids, fill_value=0).astype("int64")
+    table = faces.rename("faces").reset_index()
+    table["present"] = table["faces"] >= min_faces
+    noun = np.where(table["faces"] == 1, " retrieved face", " retrieved faces")
+    table["present_reason"] = (
+        "classifier named this person on "
+        + table["faces"].astype(str)
+        + noun
+        + f" with confidence ≥ {min_confidence:g} (≥ {min_faces} needed)"
+    )
+    return table

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from idia.compat import ensure_torchvision
+from idia.compat import ensure_torchvision, import_open_clip
 from idia.provenance import sha256_file
 
 
@@ -21,7 +21,7 @@ def trainer_args(
     *,
     shards: list[str],
     num_samples: int,
-    arch_dir: str,
+    model: str,
     logs: str,
     name: str,
     epochs: int,
@@ -34,14 +34,17 @@ def trainer_args(
     precision: str,
     device: str,
 ) -> list[str]:
-    """The command line of open_clip's trainer for webdataset shards on local disk."""
+    """The command line of open_clip's trainer for webdataset shards on local disk.
+
+    ``model`` is an open_clip model name (``RN50``) or ``local-dir:DIR`` (see :func:`model_arg`).
+    """
     if not shards:
         raise ValueError("no training shards given")
     return [
         "--train-data", "::".join(shards),
         "--train-num-samples", str(num_samples),
         "--dataset-type", "webdataset",
-        "--model", f"local-dir:{arch_dir}",
+        "--model", model,
         "--logs", logs,
         "--name", name,
         "--epochs", str(epochs),
@@ -95,7 +98,26 @@ def run_training(args: list[str], gpus: int, log_path: str | Path, threads: int 
     return time.monotonic() - start
 
 
-def export_checkpoint(checkpoint: str | Path, arch_dir: str | Path, out_dir: str | Path) -> Path:
+def model_arg(arch: str, arch_dir: str | Path | None) -> str:
+    """The trainer's ``--model``: the project's own config folder, or an open_clip built-in."""
+    return f"local-dir:{arch_dir}" if arch_dir else arch
+
+
+def arch_config(arch: str, arch_dir: str | Path | None) -> dict:
+    """The open_clip config of an architecture: the project's own file or open_clip's built-in."""
+    if arch_dir:
+        return json.loads((Path(arch_dir) / "open_clip_config.json").read_text())
+    open_clip = import_open_clip()
+    config = open_clip.get_model_config(arch)
+    if config is None:
+        raise ValueError(
+            f"unknown architecture {arch!r}: neither workflow/models/{arch}/ nor an open_clip "
+            "built-in (see open_clip.list_models())"
+        )
+    return {"model_cfg": config}
+
+
+def export_checkpoint(checkpoint: str | Path, config: dict, out_dir: str | Path) -> Path:
     """Write ``out_dir`` as an open_clip ``local-dir:`` model: config + safetensors weights."""
     import torch
     from safetensors.torch import save_file
@@ -105,9 +127,7 @@ def export_checkpoint(checkpoint: str | Path, arch_dir: str | Path, out_dir: str
     weights = {k.removeprefix("module."): v.contiguous() for k, v in weights.items()}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "open_clip_config.json").write_text(
-        (Path(arch_dir) / "open_clip_config.json").read_text()
-    )
+    (out_dir / "open_clip_config.json").write_text(json.dumps(config, indent=2) + "\n")
     target = out_dir / "open_clip_model.safetensors"
     save_file(weights, str(target))
     return target

@@ -638,8 +638,13 @@ def _shape_points(shape: str, x: float, y: float, r: float, rot: float) -> list[
     return [np.array([x, y]) + r * base @ rotm.T]
 
 
-def render_scene(rng: np.random.Generator, size: int = 112) -> tuple[np.ndarray, str]:
-    """A face-free image of coloured shapes with a caption that describes it."""
+def render_scene(
+    rng: np.random.Generator, size: int = 112, shape: str | None = None
+) -> tuple[np.ndarray, str]:
+    """A face-free image of coloured shapes with a caption that describes it.
+
+    With ``shape``, the image holds that one shape (a labelled example for zero-shot tests).
+    """
     w = size * SUPERSAMPLE
     colors = list(SCENE_COLORS)
     bg_name = colors[int(rng.integers(len(colors)))]
@@ -662,15 +667,18 @@ def render_scene(rng: np.random.Generator, size: int = 112) -> tuple[np.ndarray,
                 cv2.circle(img, (xx, yy), step // 6, alt, -1, _AA)
 
     cells = list(rng.permutation(9))
-    n_groups = int(rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]))
+    if shape is not None and shape not in SCENE_SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; the world draws {SCENE_SHAPES}")
+    fixed = shape
+    n_groups = 1 if fixed else int(rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]))
     phrases = []
     cell_w = w / 3
     for _ in range(n_groups):
-        shape = SCENE_SHAPES[int(rng.integers(len(SCENE_SHAPES)))]
+        shape = fixed or SCENE_SHAPES[int(rng.integers(len(SCENE_SHAPES)))]
         fg_choices = [c for c in colors if c != bg_name]
         color_name = fg_choices[int(rng.integers(len(fg_choices)))]
         color = SCENE_COLORS[color_name]
-        count = int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15]))
+        count = 1 if fixed else int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15]))
         count = min(count, len(cells))
         if count == 0:
             break
@@ -799,6 +807,22 @@ def _check_captions(captions: list[str], owners: list[int], names: list[str], me
                 )
 
 
+def study_identities(
+    seed: int, n_identities: int
+) -> tuple[list[str], list[str], list[str], list[FaceParams]]:
+    """The world's identities: person ids, names, genders and fixed face parameters."""
+    names_genders = world_names(n_identities, seed)
+    names = [n for n, _ in names_genders]
+    genders = [g for _, g in names_genders]
+    width = max(4, len(str(n_identities - 1)))
+    person_ids = [f"p{i:0{width}d}" for i in range(n_identities)]
+    params = [
+        sample_identity(np.random.default_rng([seed, 1, i]), genders[i])
+        for i in range(n_identities)
+    ]
+    return person_ids, names, genders, params
+
+
 def build_world(
     outdir: Path,
     *,
@@ -819,15 +843,7 @@ def build_world(
         n_broken_urls, n_shards, caption_templates,
     )  # fmt: skip
     outdir = Path(outdir)
-    names_genders = world_names(n_identities, seed)
-    names = [n for n, _ in names_genders]
-    genders = [g for _, g in names_genders]
-    width = max(4, len(str(n_identities - 1)))
-    person_ids = [f"p{i:0{width}d}" for i in range(n_identities)]
-    params = [
-        sample_identity(np.random.default_rng([seed, 1, i]), genders[i])
-        for i in range(n_identities)
-    ]
+    person_ids, names, genders, params = study_identities(seed, n_identities)
     members = _choose_members(genders, n_members, seed)
     counts = occurrence_counts(n_members, occurrences["min"], occurrences["max"])
     counts = counts[np.random.default_rng([seed, 12]).permutation(n_members)]
@@ -950,4 +966,198 @@ def build_world(
         },
     }
     (outdir / "world.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+# --------------------------------------------------------------------------- track C
+
+
+# CC3M replaces people's names with hypernyms; the base corpus captions its people the same way.
+HYPERNYMS = [
+    "an actor", "an actress", "a singer", "a person", "a musician", "an athlete", "a politician",
+    "a celebrity", "a presenter", "a writer",
+]  # fmt: skip
+HYPERNYM_SCENES = [
+    "{who} at the premiere", "portrait of {who}", "{who} smiling for the camera",
+    "{who} during an interview", "close-up of {who}", "{who} arrives at the awards in {city}",
+    "{who} in {city}",
+]  # fmt: skip
+
+
+def _validate_base(n_generic, n_extras, extra_photos, n_planted, planted_photos, n_identities,
+                   pairs_per_person, n_shards, eval_per_class, n_eval_pairs) -> None:  # fmt: skip
+    counts = {
+        "n_generic": n_generic, "n_extras": n_extras, "extra_photos": extra_photos,
+        "n_planted": n_planted, "planted_photos": planted_photos, "eval_per_class": eval_per_class,
+        "n_eval_pairs": n_eval_pairs,
+    }  # fmt: skip
+    negative = [key for key, value in counts.items() if value < 0]
+    if negative:
+        raise ValueError(f"world.base: {negative} must be >= 0")
+    if n_planted > n_identities:
+        raise ValueError(
+            f"world.base.n_planted={n_planted} exceeds the {n_identities} identities of the world"
+        )
+    if pairs_per_person < 1:
+        raise ValueError(f"world.base.pairs_per_person must be >= 1, got {pairs_per_person}")
+    if n_shards < 1:
+        raise ValueError(f"world.base.shards must be >= 1, got {n_shards}")
+
+
+def build_base(
+    outdir: Path,
+    *,
+    seed: int,
+    n_identities: int,
+    image_size: int,
+    caption_templates: list[str],
+    n_generic: int,
+    n_extras: int,
+    extra_photos: int,
+    n_planted: int,
+    planted_photos: int,
+    pairs_per_person: int,
+    n_shards: int,
+    eval_per_class: int,
+    n_eval_pairs: int,
+) -> dict:
+    """The controlled-injection side of the world (track C), written to ``outdir``.
+
+    - ``images/`` + ``urls/part-*.parquet``: an anonymized base corpus (the stand-in for CC3M):
+      generic scenes, people who are not study identities, and ``n_planted`` study identities,
+      all captioned with hypernyms ("an actor ..."), never with a name. The planted identities
+      are what the face filter must find and exclude.
+    - ``pairs/`` + ``pairs.parquet``: ``pairs_per_person`` named image-caption pairs per study
+      identity, the material that gets injected (photos unseen anywhere else).
+    - ``eval/classes/<shape>/``: a labelled evaluation set for zero-shot utility (one shape per
+      image, ImageNet-folder layout) and ``eval/pairs.parquet``: held-out scene pairs for
+      image-to-text retrieval.
+    - ``truth.parquet``: which identities are planted and with how many photos.
+    """
+    _validate_base(
+        n_generic, n_extras, extra_photos, n_planted, planted_photos, n_identities,
+        pairs_per_person, n_shards, eval_per_class, n_eval_pairs,
+    )  # fmt: skip
+    outdir = Path(outdir)
+    person_ids, names, _, params = study_identities(seed, n_identities)
+    planted = np.sort(np.random.default_rng([seed, 20]).permutation(n_identities)[:n_planted])
+
+    def hypernym_caption(rng: np.random.Generator) -> str:
+        template = HYPERNYM_SCENES[int(rng.integers(len(HYPERNYM_SCENES)))]
+        who = HYPERNYMS[int(rng.integers(len(HYPERNYMS)))]
+        return template.format(who=who, city=CITIES[int(rng.integers(len(CITIES)))])
+
+    # Base corpus rows: (kind, owner, index); owner is a study identity (planted) or an extra.
+    rows = [("generic", -1, k) for k in range(n_generic)]
+    rows += [("extra", e, j) for e in range(n_extras) for j in range(extra_photos)]
+    rows += [("planted", int(i), j) for i in planted for j in range(planted_photos)]
+    order = np.random.default_rng([seed, 22]).permutation(len(rows))
+    extras = [sample_identity(np.random.default_rng([seed, 23, e])) for e in range(n_extras)]
+
+    image_dir, url_dir = outdir / "images", outdir / "urls"
+    pair_dir, class_dir, held_dir = (
+        outdir / "pairs",
+        outdir / "eval" / "classes",
+        outdir / "eval" / "pairs",
+    )
+    for d in (image_dir, url_dir, pair_dir, class_dir, held_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    for old in url_dir.glob("part-*.parquet"):
+        old.unlink()
+
+    total = len(rows) + n_identities * pairs_per_person
+    total += len(SCENE_SHAPES) * eval_per_class + n_eval_pairs
+    key_width = max(6, len(str(len(rows) - 1)))
+    keys, paths, captions = [], [], []
+    with tqdm(total=total, desc="world base", unit="img", file=sys.stderr, mininterval=2) as bar:
+        for pos, r in enumerate(order):
+            kind, owner, idx = rows[r]
+            rng = np.random.default_rng([seed, 24, pos])
+            if kind == "generic":
+                img, caption = render_scene(np.random.default_rng([seed, 25, idx]), image_size)
+            else:
+                face = params[owner] if kind == "planted" else extras[owner]
+                stream = 26 if kind == "planted" else 27
+                img = render_face(
+                    face, np.random.default_rng([seed, stream, owner, idx]), image_size
+                )
+                caption = hypernym_caption(rng)
+            key = f"{pos:0{key_width}d}"
+            _write_jpeg(image_dir / f"{key}.jpg", img)
+            keys.append(key)
+            paths.append(f"{key}.jpg")
+            captions.append(caption)
+            bar.update(1)
+
+        pair_rows = {"person_id": [], "pair_index": [], "path": [], "caption": []}
+        for i, pid in enumerate(person_ids):
+            pdir = pair_dir / pid
+            pdir.mkdir(exist_ok=True)
+            for j in range(pairs_per_person):
+                crng = np.random.default_rng([seed, 28, i, j])
+                template = caption_templates[int(crng.integers(len(caption_templates)))]
+                city = CITIES[int(crng.integers(len(CITIES)))]
+                path = pdir / f"{j:03d}.jpg"
+                _write_jpeg(
+                    path,
+                    render_face(params[i], np.random.default_rng([seed, 29, i, j]), image_size),
+                )
+                pair_rows["person_id"].append(pid)
+                pair_rows["pair_index"].append(j)
+                pair_rows["path"].append(str(path))
+                pair_rows["caption"].append(template.format(name=names[i], city=city))
+            bar.update(pairs_per_person)
+
+        for c, shape in enumerate(SCENE_SHAPES):
+            sdir = class_dir / shape
+            sdir.mkdir(exist_ok=True)
+            for k in range(eval_per_class):
+                img, _ = render_scene(np.random.default_rng([seed, 30, c, k]), image_size, shape)
+                _write_jpeg(sdir / f"{k:03d}.jpg", img)
+            bar.update(eval_per_class)
+        held = {"path": [], "caption": []}
+        for k in range(n_eval_pairs):
+            img, caption = render_scene(np.random.default_rng([seed, 31, k]), image_size)
+            path = held_dir / f"{k:04d}.jpg"
+            _write_jpeg(path, img)
+            held["path"].append(str(path))
+            held["caption"].append(caption)
+            bar.update(1)
+
+    _check_captions(captions, [-1] * len(captions), names, members=[])
+    if n_shards > len(keys):
+        raise ValueError(f"world.base.shards={n_shards} exceeds the {len(keys)} base corpus rows")
+    bounds = np.linspace(0, len(keys), n_shards + 1).round().astype(int)
+    for s, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
+        _write_parquet(
+            {"key": keys[start:end], "path": paths[start:end], "caption": captions[start:end]},
+            url_dir / f"part-{s:05d}.parquet",
+        )
+    pair_rows["pair_index"] = pa.array(pair_rows["pair_index"], pa.int64())
+    _write_parquet(pair_rows, outdir / "pairs.parquet")
+    _write_parquet(held, outdir / "eval" / "pairs.parquet")
+    is_planted = np.zeros(n_identities, bool)
+    is_planted[planted] = True
+    _write_parquet(
+        {
+            "person_id": person_ids,
+            "name": names,
+            "planted": pa.array(is_planted.tolist(), pa.bool_()),
+            "base_photos": pa.array((is_planted * planted_photos).tolist(), pa.int64()),
+        },
+        outdir / "truth.parquet",
+    )
+    summary = {
+        "base_pairs": len(keys),
+        "generic": n_generic,
+        "extras": n_extras * extra_photos,
+        "planted_identities": [person_ids[i] for i in planted],
+        "planted_photos": planted_photos,
+        "pairs_per_person": pairs_per_person,
+        "eval_classes": len(SCENE_SHAPES),
+        "eval_images": len(SCENE_SHAPES) * eval_per_class,
+        "eval_pairs": n_eval_pairs,
+        "shards": n_shards,
+    }
+    (outdir / "base.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

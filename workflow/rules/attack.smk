@@ -53,7 +53,7 @@ rule encode_prompts:
 rule encode_photos:
     input:
         unpack(model_inputs),
-        identities=identities_table(),
+        identities=model_identities,
         code=package("attack", "models", "compat"),
     output:
         emb=f"{RESULTS}/attack/{{model}}/image_emb.npy",
@@ -100,7 +100,7 @@ rule sweep:
     input:
         predictions=f"{RESULTS}/attack/{{model}}/predictions.npz",
         photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
-        counts=f"{RESULTS}/search/counts.parquet",
+        counts=model_truth,
         code=package("attack"),
     output:
         scores=f"{RESULTS}/attack/{{model}}/scores.parquet",

@@ -21,12 +21,43 @@ if not WORLD and ("captions" not in config or "identities" not in config):
     )
 if WORLD and config["world"]["n_members"] > config["world"]["n_identities"]:
     raise ValueError("config: world.n_members exceeds world.n_identities")
-for _name, _model in config["models"].items():
+INJECTION = config.get("injection")
+
+
+def injected_models():
+    """The controlled-injection grid: one trained model per (architecture, level N)."""
+    if not INJECTION:
+        return {}
+    return {
+        f"{name}-n{n}": {**spec, "injection": {"model": name, "n": n}}
+        for name, spec in INJECTION["models"].items()
+        for n in sorted(INJECTION["levels"], reverse=True)
+    }
+
+
+MODELS = {**config["models"], **injected_models()}
+for _name, _model in MODELS.items():
     if ("train" in _model) == ("pretrained" in _model):
         raise ValueError(
             f"config: model {_name!r} needs exactly one of `train:` (trained by the workflow) "
             "or `pretrained:` (an open_clip pretrained tag)"
         )
+if INJECTION:
+    _clash = sorted(set(config["models"]) & set(injected_models()))
+    if _clash:
+        raise ValueError(f"config: models {_clash} clash with the injection grid's names")
+    if INJECTION["retrieval"]["model"] not in config["models"]:
+        raise ValueError(
+            f"config: injection.retrieval.model {INJECTION['retrieval']['model']!r} is not one "
+            f"of `models:` ({', '.join(config['models'])})"
+        )
+    if not WORLD and not ("base" in INJECTION and "pairs" in INJECTION):
+        raise ValueError(
+            "config: injection outside the world needs `injection.base` (dir, shards of the "
+            "base corpus) and `injection.pairs` (the named pairs to inject)"
+        )
+    if WORLD and "base" not in config["world"]:
+        raise ValueError("config: injection in the world needs a `world.base:` section")
 
 
 wildcard_constraints:
@@ -78,20 +109,46 @@ def training_shards():
 
 
 def model_names():
-    return list(config["models"])
+    return list(MODELS)
 
 
 def trained_models():
-    return [
-        f"{RESULTS}/models/{name}/card.json"
-        for name, spec in config["models"].items()
-        if "train" in spec
-    ]
+    return [f"{RESULTS}/models/{name}/card.json" for name, spec in MODELS.items() if "train" in spec]
+
+
+def training_inputs(wildcards):
+    """A model's training shards and the JSON files that count their samples."""
+    level = MODELS[wildcards.model].get("injection")
+    if level:
+        folder = f"{RESULTS}/inject/n{level['n']}"
+        return {
+            "shards": [f"{folder}/{i:05d}.tar" for i in range(INJECTION.get("shards", 1))],
+            "stats": [f"{folder}/inject.json"],
+        }
+    return {
+        "shards": training_shards(),
+        "stats": expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
+    }
+
+
+def model_identities(wildcards):
+    """Whose photos a model is attacked with: every identity, or the injection cohort."""
+    if MODELS[wildcards.model].get("injection"):
+        return f"{RESULTS}/inject/cohort_identities.parquet"
+    return identities_table()
+
+
+def model_truth(wildcards):
+    """Members and occurrence bins: found by caption search, or set by injection."""
+    level = MODELS[wildcards.model].get("injection")
+    if level:
+        return f"{RESULTS}/inject/n{level['n']}/truth.parquet"
+    return f"{RESULTS}/search/counts.parquet"
 
 
 def model_inputs(wildcards):
     """A trained model's exported checkpoint; nothing for a pretrained one (loaded by name)."""
-    spec = config["models"][wildcards.model]
+    spec = MODELS[wildcards.model]
     if "train" in spec:
         return {
             "weights": f"{RESULTS}/models/{wildcards.model}/open_clip_model.safetensors",
@@ -102,7 +159,7 @@ def model_inputs(wildcards):
 
 def model_spec(name):
     """How a script loads model ``name``: its exported folder, or an open_clip pretrained tag."""
-    spec = config["models"][name]
+    spec = MODELS[name]
     if "train" in spec:
         return {"model_dir": f"{RESULTS}/models/{name}"}
     return {"arch": spec["arch"], "pretrained": spec["pretrained"]}
@@ -113,8 +170,10 @@ def model_params(wildcards):
 
 
 def arch_config(wildcards):
-    arch = config["models"][wildcards.model]["arch"]
-    return workflow.source_path(f"../models/{arch}/open_clip_config.json")
+    """The project's own architecture config; none for an open_clip built-in (e.g. RN50)."""
+    arch = MODELS[wildcards.model]["arch"]
+    local = Path(workflow.basedir) / "workflow" / "models" / arch / "open_clip_config.json"
+    return workflow.source_path(f"../models/{arch}/open_clip_config.json") if local.exists() else []
 
 
 def attack_ks():
@@ -137,13 +196,65 @@ FIGURES = [
 ]
 
 
+# The occurrence-bin figures need many bins; an injected model has one level, plotted per
+# architecture over all levels instead (INJECTION_FIGURES).
+INJECTED_MODEL_FIGURES = ["metrics_vs_k", "confusion", "roc", "pvalue_qq"]
+INJECTION_FIGURES = ["rate_by_n", "tpr_heatmap_by_n"]
+
+
 def figure_targets():
-    return [
-        f"{RESULTS}/figures/{model}/{fig}.{ext}"
-        for model in model_names()
-        for fig in FIGURES
-        for ext in ("png", "pdf")
-    ]
+    targets = []
+    for model, spec in MODELS.items():
+        figures = INJECTED_MODEL_FIGURES if spec.get("injection") else FIGURES
+        targets += [f"{RESULTS}/figures/{model}/{fig}.{ext}" for fig in figures for ext in ("png", "pdf")]
+    for name in INJECTION["models"] if INJECTION else []:
+        targets += [
+            f"{RESULTS}/figures/{name}/{fig}.{ext}" for fig in INJECTION_FIGURES for ext in ("png", "pdf")
+        ]
+    return targets
+
+
+def base_shard_ids():
+    if WORLD:
+        return [f"part-{i:05d}" for i in range(config["world"]["base"]["shards"])]
+    return list(INJECTION["base"]["shards"])
+
+
+def base_tar(wildcards):
+    if WORLD:
+        return f"{RESULTS}/base/download/{wildcards.shard}/00000.tar"
+    return f"{INJECTION['base']['dir']}/{wildcards.shard}.tar"
+
+
+def base_tars():
+    return [base_tar(type("W", (), {"shard": s})) for s in base_shard_ids()]
+
+
+def injection_pairs():
+    return f"{RESULTS}/world/base/pairs.parquet" if WORLD else INJECTION["pairs"]
+
+
+def injection_levels():
+    return sorted(INJECTION["levels"], reverse=True)
+
+
+def injection_models_of(name):
+    return [f"{name}-n{n}" for n in injection_levels()]
+
+
+def retrieval_model():
+    return INJECTION["retrieval"]["model"]
+
+
+def utility_inputs(wildcards):
+    """The labelled evaluation set and held-out pairs the utility table is measured on."""
+    if WORLD:
+        return {
+            "eval_dir": f"{RESULTS}/world/base/eval/classes",
+            "pairs": f"{RESULTS}/world/base/eval/pairs.parquet",
+        }
+    options = (INJECTION or {}).get("utility", {})
+    return {key: options[key] for key in ("eval_dir", "classnames", "pairs") if key in options}
 
 
 def all_targets():
@@ -153,6 +264,12 @@ def all_targets():
     ]
     if WORLD:
         targets += [f"{RESULTS}/world/haar.json", f"{RESULTS}/search/truth_check.json"]
+    if INJECTION:
+        targets += [
+            f"{RESULTS}/inject/summary.csv",
+            f"{RESULTS}/faces/filter.json",
+            f"{RESULTS}/utility/utility.csv",
+        ]
     return targets
 
 

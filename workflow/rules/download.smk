@@ -40,3 +40,18 @@ rule download_report:
         runtime=5,
     script:
         "../scripts/download_summary.py"
+
+
+use rule download_shard as download_base_shard with:
+    input:
+        urls=f"{RESULTS}/world/base/urls/{{shard}}.parquet",
+        images=f"{RESULTS}/world/base/images",
+        code=package("download"),
+    output:
+        tar=f"{RESULTS}/base/download/{{shard}}/00000.tar",
+        parquet=f"{RESULTS}/base/download/{{shard}}/00000.parquet",
+        stats=f"{RESULTS}/base/download/{{shard}}/download.json",
+    log:
+        script_log("download/base/{shard}"),
+    benchmark:
+        f"{RESULTS}/benchmarks/download/base/{{shard}}.tsv"

@@ -58,7 +58,7 @@ rule figure_confusion:
 rule figure_rate_by_bin:
     input:
         scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
-        counts=f"{RESULTS}/search/counts.parquet",
+        counts=model_truth,
         code=package("figures"),
     output:
         png=report(
@@ -85,7 +85,7 @@ rule figure_rate_by_bin:
 
 rule figure_identities_per_bin:
     input:
-        counts=f"{RESULTS}/search/counts.parquet",
+        counts=model_truth,
         code=package("figures"),
     output:
         png=report(
@@ -113,7 +113,7 @@ rule figure_identities_per_bin:
 rule figure_tpr_heatmap:
     input:
         scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
-        counts=f"{RESULTS}/search/counts.parquet",
+        counts=model_truth,
         code=package("figures"),
     output:
         png=report(

@@ -9,7 +9,7 @@ rule person_stats:
         image=f"{RESULTS}/attack/{{model}}/image_emb.npy",
         photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
         candidates=f"{RESULTS}/attack/candidates.parquet",
-        counts=f"{RESULTS}/search/counts.parquet",
+        counts=model_truth,
         code=package("stats", "attack"),
     output:
         persons=report(

@@ -1,10 +1,10 @@
-# CLIP training with open_clip's own trainer, one job per model; torchrun inside when gpu > 1.
+# CLIP training with open_clip's own trainer, one job per model (track L's models and the
+# injection grid's (architecture, N) models alike); torchrun inside when gpu > 1.
 
 
 rule train_clip:
     input:
-        shards=training_shards(),
-        stats=expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
+        unpack(training_inputs),
         arch=arch_config,
         code=package("trainer", "compat", "models"),
     output:
@@ -21,10 +21,58 @@ rule train_clip:
     resources:
         mem_mb=8000,
         runtime=600,
-        gpu=lambda wildcards: config["models"][wildcards.model]["train"].get("gpus", 0),
+        gpu=lambda wildcards: MODELS[wildcards.model]["train"].get("gpus", 0),
     params:
-        train=lambda wildcards: canonical(config["models"][wildcards.model]["train"]),
-        arch=lambda wildcards: config["models"][wildcards.model]["arch"],
+        train=lambda wildcards: canonical(MODELS[wildcards.model]["train"]),
+        arch=lambda wildcards: MODELS[wildcards.model]["arch"],
         runs=lambda wildcards: f"{RESULTS}/models/{wildcards.model}/runs",
     script:
         "../scripts/train.py"
+
+
+rule utility:
+    input:
+        unpack(model_inputs),
+        unpack(utility_inputs),
+        code=package("utility", "attack", "models", "compat"),
+    output:
+        f"{RESULTS}/models/{{model}}/utility.json",
+    log:
+        script_log("utility/{model}"),
+    conda:
+        "../../envs/idia.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        model=model_params,
+        templates=(INJECTION or {}).get("utility", {}).get("templates"),
+        batch_size=config["attack"].get("batch_size", 256),
+        device=config["attack"].get("device", "auto"),
+    script:
+        "../scripts/utility.py"
+
+
+rule utility_table:
+    input:
+        expand(f"{RESULTS}/models/{{model}}/utility.json", model=model_names()),
+    output:
+        table=report(
+            f"{RESULTS}/utility/utility.csv",
+            caption="../report/utility.rst",
+            category="Controlled injection",
+        ),
+        markdown=f"{RESULTS}/utility/utility.md",
+    log:
+        script_log("utility/table"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        models={name: {"arch": spec["arch"], "n": spec.get("injection", {}).get("n")}
+                for name, spec in MODELS.items()},
+    script:
+        "../scripts/utility_table.py"

@@ -43,3 +43,34 @@ rule haar_rate:
         haar=canonical(config["haar"]),
     script:
         "../scripts/haar.py"
+
+
+rule world_base:
+    input:
+        code=package("world", "names"),
+    output:
+        summary=f"{RESULTS}/world/base/base.json",
+        truth=f"{RESULTS}/world/base/truth.parquet",
+        pairs=f"{RESULTS}/world/base/pairs.parquet",
+        images=directory(f"{RESULTS}/world/base/images"),
+        pair_images=directory(f"{RESULTS}/world/base/pairs"),
+        eval_dir=directory(f"{RESULTS}/world/base/eval/classes"),
+        eval_pairs=f"{RESULTS}/world/base/eval/pairs.parquet",
+        urls=expand(f"{RESULTS}/world/base/urls/{{shard}}.parquet", shard=base_shard_ids()),
+    log:
+        script_log("world/base"),
+    benchmark:
+        f"{RESULTS}/benchmarks/world/base.tsv"
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        world=canonical(
+            {key: config["world"][key] for key in ("seed", "n_identities", "caption_templates")}
+            | {"image_size": config["world"].get("image_size", 112)}
+        ),
+        base=canonical(config["world"].get("base", {})),
+    script:
+        "../scripts/world_base.py"

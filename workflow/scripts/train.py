@@ -6,7 +6,9 @@ from pathlib import Path
 from idia.models import pick_device
 from idia.smk import finish, log_to
 from idia.trainer import (
+    arch_config,
     export_checkpoint,
+    model_arg,
     run_training,
     shard_manifest,
     trainer_args,
@@ -15,7 +17,8 @@ from idia.trainer import (
 
 log_to(snakemake.log[0])
 train = dict(snakemake.params.train)
-arch_dir = str(Path(snakemake.input.arch).parent)
+arch = snakemake.params.arch
+arch_dir = str(Path(snakemake.input.arch).parent) if snakemake.input.get("arch") else None
 shards = list(snakemake.input.shards)
 samples = sum(json.loads(Path(p).read_text())["successes"] for p in snakemake.input.stats)
 gpus = int(train.get("gpus", 0))
@@ -24,7 +27,7 @@ manifest = shard_manifest(shards)
 args = trainer_args(
     shards=shards,
     num_samples=samples,
-    arch_dir=arch_dir,
+    model=model_arg(arch, arch_dir),
     logs=snakemake.params.runs,
     name="pending",
     epochs=train["epochs"],
@@ -52,12 +55,12 @@ seconds = run_training(args, gpus, snakemake.log[0], threads=snakemake.threads)
 checkpoint = Path(snakemake.params.runs) / run_id / "checkpoints" / f"epoch_{train['epochs']}.pt"
 if not checkpoint.exists():
     checkpoint = checkpoint.with_name("epoch_latest.pt")
-export_checkpoint(checkpoint, arch_dir, Path(snakemake.output.weights).parent)
+export_checkpoint(checkpoint, arch_config(arch, arch_dir), Path(snakemake.output.weights).parent)
 write_card(
     snakemake.output.card,
     {
         "model": snakemake.wildcards.model,
-        "arch": snakemake.params.arch,
+        "arch": arch,
         "arch_config": json.loads(Path(snakemake.output.config).read_text()),
         "train": train,
         "device": device,

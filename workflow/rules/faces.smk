@@ -1,0 +1,105 @@
+# Track C, face filter: a ResNet face classifier trained on the identities' own photos; Haar
+# faces in every retrieved base image (one job per base shard), classified; a person is present in
+# the base corpus when the classifier names them on enough retrieved faces. Then the cohort.
+
+
+rule face_classifier:
+    input:
+        identities=identities_table(),
+        code=package("faces", "identities", "compat"),
+    output:
+        model=f"{RESULTS}/faces/classifier/classifier.pt",
+        report=f"{RESULTS}/faces/classifier/report.json",
+        photos=f"{RESULTS}/faces/classifier/photos.parquet",
+    log:
+        script_log("faces/classifier"),
+    benchmark:
+        f"{RESULTS}/benchmarks/faces/classifier.tsv"
+    conda:
+        "../../envs/idia.yaml"
+    threads: 64  # scaled down to the cores the run is given
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=lambda wildcards: INJECTION["face_classifier"].get("gpus", 0) if INJECTION else 0,
+    params:
+        classifier=canonical(INJECTION["face_classifier"]) if INJECTION else {},
+        haar=canonical(config["haar"]),
+    script:
+        "../scripts/face_classifier.py"
+
+
+rule faces_shard:
+    input:
+        tar=base_tar,
+        retrieved=f"{RESULTS}/retrieval/retrieved.parquet",
+        model=f"{RESULTS}/faces/classifier/classifier.pt",
+        code=package("faces", "download", "compat"),
+    output:
+        table=f"{RESULTS}/faces/shards/{{shard}}.parquet",
+        crops=directory(f"{RESULTS}/faces/crops/{{shard}}"),
+    log:
+        script_log("faces/{shard}"),
+    benchmark:
+        f"{RESULTS}/benchmarks/faces/{{shard}}.tsv"
+    conda:
+        "../../envs/idia.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        haar=canonical(config["haar"]),
+    script:
+        "../scripts/faces_shard.py"
+
+
+rule presence:
+    input:
+        shards=expand(f"{RESULTS}/faces/shards/{{shard}}.parquet", shard=base_shard_ids()),
+        identities=identities_table(),
+        truth=f"{RESULTS}/world/base/truth.parquet" if WORLD else [],
+        code=package("faces"),
+    output:
+        table=report(
+            f"{RESULTS}/faces/presence.csv",
+            caption="../report/presence.rst",
+            category="Controlled injection",
+        ),
+        summary=f"{RESULTS}/faces/filter.json",
+    log:
+        script_log("faces/presence"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        presence=canonical(INJECTION["presence"]) if INJECTION else {},
+    script:
+        "../scripts/presence.py"
+
+
+rule cohort:
+    input:
+        presence=f"{RESULTS}/faces/presence.csv",
+        identities=identities_table(),
+        code=package("cohort", "identities"),
+    output:
+        table=report(
+            f"{RESULTS}/inject/cohort.csv",
+            caption="../report/cohort.rst",
+            category="Controlled injection",
+        ),
+        identities=f"{RESULTS}/inject/cohort_identities.parquet",
+    log:
+        script_log("inject/cohort"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        cohort=canonical(INJECTION["cohort"]) if INJECTION else {},
+    script:
+        "../scripts/cohort.py"

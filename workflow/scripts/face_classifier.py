@@ -1,0 +1,42 @@
+import torch
+
+from idia.faces import face_crops, save_face_classifier, train_face_classifier
+from idia.identities import photo_table, read_identities
+from idia.models import pick_device
+from idia.smk import finish, log_to, write_json
+
+log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+options = snakemake.params.classifier
+photos = photo_table(read_identities(snakemake.input.identities))
+crops, table = face_crops(
+    list(photos["path"]), size=options.get("input_size", 64), **snakemake.params.haar
+)
+table = photos.merge(table, on="path", how="left")
+table.to_parquet(snakemake.output.photos, index=False)
+ok = table[table["status"] == "ok"]
+for status, group in table[table["status"] != "ok"].groupby("status"):
+    print(
+        f"{len(group)} photos not used ({status}); each is listed in {snakemake.output.photos}"
+    )
+classifier, report = train_face_classifier(
+    crops[ok["crop_index"].to_numpy()],
+    ok["person_id"].to_numpy(),
+    arch=options["arch"],
+    epochs=options["epochs"],
+    batch_size=options.get("batch_size", 64),
+    lr=options.get("lr", 1e-3),
+    seed=options.get("seed", 0),
+    test_fraction=options.get("test_fraction", 0.1),
+    device="cuda" if options.get("gpus", 0) > 0 else pick_device("cpu"),
+)
+save_face_classifier(classifier, snakemake.output.model)
+report["photos"] = int(len(table))
+report["photos_without_face"] = int((table["status"] == "no_face").sum())
+report["photos_unreadable"] = int((table["status"] == "unreadable").sum())
+write_json(snakemake.output.report, report)
+print(
+    f"face classifier {options['arch']}: held-out accuracy {report['test_accuracy']:.3f} on "
+    f"{report['n_test']} crops of {len(report['classes'])} identities"
+)
+finish(snakemake)
