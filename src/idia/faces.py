@@ -7,10 +7,13 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
@@ -153,7 +156,7 @@ def face_crops(
     margin: float = 0.25,
     largest_only: bool = True,
     **haar_params,
-):
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Detect and crop the faces of every image; one table row per image (per face if not
     `largest_only`), so that no image is silently lost.
 
@@ -470,8 +473,8 @@ def load_face_classifier(path: str | Path, device: str = "cpu") -> FaceClassifie
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"no face classifier checkpoint at {path}; run the face-classifier rule of the "
-            "workflow (track C face filter) to train and save it"
+            f"no face classifier checkpoint at {path}; run the face-classifier rule "
+            "(`snakemake face_classifier`, track C face filter) to train and save it"
         )
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     header = checkpoint.get("header", {}) if isinstance(checkpoint, dict) else {}
@@ -485,7 +488,9 @@ def load_face_classifier(path: str | Path, device: str = "cpu") -> FaceClassifie
     )
 
 
-def presence(predictions, person_ids, *, min_faces: int, min_confidence: float):
+def presence(
+    predictions: pd.DataFrame, person_ids, *, min_faces: int, min_confidence: float
+) -> pd.DataFrame:
     """Which identities the base corpus already shows, by the face classifier's word.
 
     `predictions` has one row per retrieved face (columns predicted, confidence, image_key; a

@@ -58,6 +58,7 @@ rule presence:
     input:
         shards=expand(f"{RESULTS}/faces/shards/{{shard}}.parquet", shard=base_shard_ids()),
         identities=identities_table(),
+        classifier=f"{RESULTS}/faces/classifier/report.json",
         truth=f"{RESULTS}/world/base/truth.parquet" if WORLD else [],
         code=package("faces"),
     output:

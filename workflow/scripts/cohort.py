@@ -11,12 +11,13 @@ if "gender" not in identities.columns:
     identities["gender"] = "unknown"
 presence = pd.read_csv(snakemake.input.presence, dtype={"person_id": str})
 candidates = identities[["person_id", "name", "gender"]].merge(
-    presence[["person_id", "present", "present_reason"]], on="person_id", how="left"
+    presence[["person_id", "present", "verifiable", "present_reason"]], on="person_id", how="left"
 )
 undecided = list(candidates.loc[candidates["present"].isna(), "person_id"])
 if undecided:
     raise ValueError(f"identities without a presence decision: {undecided}; rerun `presence`")
-candidates["present"] = candidates["present"].astype(bool)
+# Whom the filter could not check is excluded like whom it found: membership must be controlled.
+candidates["present"] = candidates["present"].astype(bool) | ~candidates["verifiable"].astype(bool)
 cohort = select_cohort(candidates, options["members"], options["non_members"], options["seed"])
 cohort.to_csv(snakemake.output.table, index=False)
 chosen = cohort.loc[cohort["status"].isin(["member", "non-member"]), "person_id"]

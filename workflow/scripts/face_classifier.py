@@ -15,10 +15,18 @@ crops, table = face_crops(
 table = photos.merge(table, on="path", how="left")
 table.to_parquet(snakemake.output.photos, index=False)
 ok = table[table["status"] == "ok"]
+# A person with fewer than 2 detected faces cannot be split 90/10 nor recognized: they are left
+# out of the classifier, listed in the report, and the cohort excludes them with that reason.
+faces_per_person = (
+    ok.groupby("person_id").size().reindex(photos["person_id"].unique(), fill_value=0)
+)
+too_few = faces_per_person[faces_per_person < 2]
+if len(too_few):
+    print(f"{len(too_few)} identities have fewer than 2 detected faces and are left out: "
+          + ", ".join(f"{pid} ({n})" for pid, n in too_few.items()))  # fmt: skip
+ok = ok[~ok["person_id"].isin(too_few.index)]
 for status, group in table[table["status"] != "ok"].groupby("status"):
-    print(
-        f"{len(group)} photos not used ({status}); each is listed in {snakemake.output.photos}"
-    )
+    print(f"{len(group)} photos not used ({status}); each is listed in {snakemake.output.photos}")
 classifier, report = train_face_classifier(
     crops[ok["crop_index"].to_numpy()],
     ok["person_id"].to_numpy(),
@@ -34,6 +42,7 @@ save_face_classifier(classifier, snakemake.output.model)
 report["photos"] = int(len(table))
 report["photos_without_face"] = int((table["status"] == "no_face").sum())
 report["photos_unreadable"] = int((table["status"] == "unreadable").sum())
+report["too_few_faces"] = {pid: int(n) for pid, n in too_few.items()}
 write_json(snakemake.output.report, report)
 print(
     f"face classifier {options['arch']}: held-out accuracy {report['test_accuracy']:.3f} on "

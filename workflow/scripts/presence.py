@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from idia.faces import presence
@@ -16,12 +19,20 @@ table = presence(
     min_confidence=options["min_confidence"],
 )
 table = identities[["person_id", "name"]].merge(table, on="person_id")
+too_few = json.loads(Path(snakemake.input.classifier).read_text())["too_few_faces"]
+table["verifiable"] = ~table["person_id"].isin(too_few)
+table.loc[~table["verifiable"], "present_reason"] = [
+    f"only {too_few[pid]} of this person's photos has a detected face: the face classifier cannot "
+    "check whether the base corpus shows them"
+    for pid in table.loc[~table["verifiable"], "person_id"]
+]
 summary = {
     "retrieved_images": int(faces[["shard", "key"]].drop_duplicates().shape[0]),
     "faces": int(faces["predicted"].notna().sum()),
     "images_without_face": int((faces["status"] == "no_face").sum()),
     "images_unreadable": int((faces["status"] == "unreadable").sum()),
     "present": sorted(table.loc[table["present"], "person_id"]),
+    "unverifiable": sorted(table.loc[~table["verifiable"], "person_id"]),
     "min_faces": options["min_faces"],
     "min_confidence": options["min_confidence"],
 }
