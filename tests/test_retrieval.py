@@ -14,6 +14,7 @@ from idia.retrieval import (
     index_spec,
     read_embeddings,
     read_index,
+    read_metadata,
     search,
     top_k_table,
     write_embedding_part,
@@ -71,6 +72,14 @@ def test_read_given_parts_keeps_their_order(two_parts):
         read_embeddings(root, ["7"])
     with pytest.raises(ValueError, match="more than once"):
         read_embeddings(root, ["2", "2"])
+
+
+def test_metadata_alone_matches_the_full_read(two_parts):
+    root, _ = two_parts
+    _, meta = read_embeddings(root, ["10", "2"])
+    pd.testing.assert_frame_equal(read_metadata(root, ["10", "2"]), meta)
+    with pytest.raises(FileNotFoundError, match="img_emb_7.npy"):
+        read_metadata(root, ["7"])
 
 
 def test_natural_order_of_shard_names(tmp_path):

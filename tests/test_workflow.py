@@ -152,9 +152,12 @@ def test_paper_config_plans_the_full_dag_without_network(tmp_path: Path):
         (resources / "laion400m-meta").mkdir(parents=True, exist_ok=True)
         (resources / f"laion400m-meta/part-{i:05d}.parquet").touch()
     for name in ("facescrub/identities.csv", "names/ssa_female.txt", "names/ssa_male.txt",
-                 "names/census_surnames.txt"):  # fmt: skip
+                 "names/census_surnames.txt", "cc3m-inject/pairs.parquet",
+                 "imagenet/classnames.csv", "cc3m-val/pairs.parquet",
+                 *(f"cc3m/{i:05d}.tar" for i in range(332))):  # fmt: skip
         (resources / name).parent.mkdir(parents=True, exist_ok=True)
         (resources / name).touch()
+    (resources / "imagenet/val").mkdir(parents=True)
     result = subprocess.run(
         [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
          "--configfile", str(ROOT / "config/paper.yaml"), "-n", "--cores", "1"],
@@ -163,13 +166,18 @@ def test_paper_config_plans_the_full_dag_without_network(tmp_path: Path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     counts = job_counts(result)
     assert counts["search_shard"] == 32 and counts["gather_counts"] == 1
-    assert counts["encode_prompts"] == counts["encode_photos"] == counts["sweep"] == 3
-    assert "world" not in counts and "train_clip" not in counts
+    # 3 pretrained models (track L) + the 18-model injection grid (track C)
+    assert counts["encode_prompts"] == counts["encode_photos"] == counts["sweep"] == 3 + 18
+    assert counts["train_clip"] == 18 and counts["inject_level"] == 6
+    assert counts["embed_base_shard"] == counts["faces_shard"] == 332
+    assert counts["build_index"] == counts["retrieve"] == counts["face_classifier"] == 1
+    assert counts["figure_by_n"] == 3 and counts["utility"] == 21
+    assert "world" not in counts and "world_base" not in counts
 
 
 def test_person_level_statistics(tiny_run: Path):
     summary = pd.read_csv(tiny_run / "results/stats/summary.csv")
-    assert list(summary["model"]) == ["tiny"]
+    assert list(summary["model"]) == ["tiny", "c-n3", "c-n1"]
     assert summary.loc[0, "members"] == 8 and summary.loc[0, "non_members"] == 4
     assert 0 <= summary.loc[0, "vote_auc"] <= 1
     assert "non-members" in summary.loc[0, "fpr_statement"]
@@ -241,7 +249,9 @@ def test_provenance_chain_of_a_figure_reaches_the_world(tiny_run: Path):
 def test_the_same_config_gives_the_same_numbers(tiny_run: Path, tmp_path: Path):
     snakemake(tmp_path)  # a second, independent run of the whole tiny workflow
     for table in ("attack/tiny/metrics.parquet", "attack/tiny/scores.parquet",
-                  "search/counts.parquet", "stats/tiny/persons.csv"):  # fmt: skip
+                  "search/counts.parquet", "stats/tiny/persons.csv", "faces/presence.csv",
+                  "inject/cohort.csv", "inject/n3/counts.parquet", "attack/c-n3/scores.parquet",
+                  "utility/utility.csv"):  # fmt: skip
         read = pd.read_csv if table.endswith(".csv") else pd.read_parquet
         pd.testing.assert_frame_equal(
             read(tiny_run / "results" / table), read(tmp_path / "results" / table)
@@ -250,3 +260,55 @@ def test_the_same_config_gives_the_same_numbers(tiny_run: Path, tmp_path: Path):
     second = np.load(tmp_path / "results/attack/tiny/predictions.npz")
     for key in ("pred", "rank", "margin"):
         np.testing.assert_array_equal(first[key], second[key])
+
+
+def test_track_c_filters_draws_a_cohort_and_injects_exact_counts(tiny_run: Path):
+    from idia.download import read_shard
+    from idia.retrieval import read_embeddings
+
+    results = tiny_run / "results"
+    # retrieval: the base corpus in clip-retrieval's layout, every downloaded image once
+    emb, meta = read_embeddings(results / "retrieval/embeddings")
+    downloaded = sum(
+        json.loads((results / f"base/download/{s}/download.json").read_text())["successes"]
+        for s in ("part-00000", "part-00001")
+    )
+    assert len(emb) == len(meta) == downloaded == 20 + 2 * 2 + 2 * 2
+    index = json.loads((results / "retrieval/index/index.json").read_text())
+    assert index["vectors"] == downloaded and index["factory"] == "Flat"
+    # face filter: a decision with a reason for every identity, scored against the planted truth
+    presence = pd.read_csv(results / "faces/presence.csv")
+    assert len(presence) == 12 and presence["person_id"].is_unique
+    assert presence["present_reason"].str.len().gt(0).all()
+    face_filter = json.loads((results / "faces/filter.json").read_text())
+    assert len(face_filter["planted"]) == 2
+    assert {"precision", "recall", "true_positives"} <= set(face_filter)
+    classifier = json.loads((results / "faces/classifier/report.json").read_text())
+    assert 0 <= classifier["test_accuracy"] <= 1 and classifier["n_test"] >= 1
+    # cohort: everyone listed with a reason, sizes exact, nobody flagged present is drawn
+    cohort = pd.read_csv(results / "inject/cohort.csv")
+    assert len(cohort) == 12 and cohort["reason"].str.len().gt(0).all()
+    assert cohort["status"].value_counts()[["member", "non-member"]].tolist() == [2, 2]
+    flagged = set(presence.loc[presence["present"] | ~presence["verifiable"], "person_id"])
+    assert flagged <= set(cohort.loc[cohort["status"] == "excluded", "person_id"])
+    members = set(cohort.loc[cohort["status"] == "member", "person_id"])
+    drawn = members | set(cohort.loc[cohort["status"] == "non-member", "person_id"])
+    # injection: the shards, read back here independently, hold exactly N pairs per member
+    for n in (3, 1):
+        tags = {}
+        for _, parts in read_shard(results / f"inject/n{n}/00000.tar"):
+            pid = json.loads(parts["json"]).get("person_id")
+            if pid:
+                tags[pid] = tags.get(pid, 0) + 1
+        assert tags == dict.fromkeys(members, n)
+        counts = pd.read_parquet(results / f"inject/n{n}/counts.parquet").set_index("person_id")
+        assert set(counts.index) == drawn
+        assert all(counts.loc[p, "tagged"] == (n if p in members else 0) for p in drawn)
+    summary = pd.read_csv(results / "inject/summary.csv")
+    assert list(summary["model"]) == ["c-n3", "c-n1"] and list(summary["n"]) == [3, 1]
+    assert summary[["tpr", "fpr", "zero_shot_top1", "i2t_rank1"]].stack().between(0, 1).all()
+    utility = pd.read_csv(results / "utility/utility.csv")
+    assert set(utility["model"]) == {"tiny", "c-n3", "c-n1"}
+    assert (utility["n_classes"] == 11).all() and (utility["n_pairs"] == 5).all()
+    for name in ("rate_by_n", "tpr_heatmap_by_n"):
+        assert (results / f"figures/c/{name}.pdf").read_bytes().startswith(b"%PDF")

@@ -215,15 +215,8 @@ def _open_part(root: Path, part: str) -> tuple[np.ndarray, Path, Path]:
     return emb, emb_path, meta_path
 
 
-def read_embeddings(
-    root: str | Path, parts: Sequence[str] | None = None
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """All parts (or the given ones, in that order) as one float32 array and one metadata table.
-
-    ``parts=None`` reads every part found, in natural order (``img_emb_2`` before
-    ``img_emb_10``). The metadata gains a column ``part``; its row i describes embedding i. The
-    arrays are returned as stored: the index normalizes them if they are not unit vectors.
-    """
+def _read_parts(root: Path, parts: Sequence[str] | None) -> tuple[list, pd.DataFrame]:
+    """Every requested part opened (memory-mapped, checked) and the joined metadata."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no embedding folder {root}; run the jobs that embed the corpus")
@@ -239,26 +232,45 @@ def read_embeddings(
     # Check every part's shape before reading any data: a mismatch fails fast, not after hours.
     opened = [_open_part(root, part) for part in parts]
     first, first_path, _ = opened[0]
-    d = first.shape[1]
     for emb, emb_path, _ in opened[1:]:
-        if emb.shape[1] != d:
+        if emb.shape[1] != first.shape[1]:
             raise ValueError(
-                f"{emb_path} has dimension {emb.shape[1]} but {first_path} has {d}: "
+                f"{emb_path} has dimension {emb.shape[1]} but {first_path} has {first.shape[1]}: "
                 "the parts were embedded by different models — re-embed them with one"
             )
-    out = np.empty((sum(len(emb) for emb, _, _ in opened), d), dtype=np.float32)
     frames = []
-    start = 0
-    for part, (emb, _, meta_path) in zip(parts, opened):
-        out[start : start + len(emb)] = emb
-        start += len(emb)
+    for part, (_, _, meta_path) in zip(parts, opened):
         frame = pd.read_parquet(meta_path)
         if "part" in frame.columns:
             raise ValueError(
                 f"{meta_path} has a column 'part', which read_embeddings adds itself; rename it"
             )
         frames.append(frame.assign(part=part))
-    return out, pd.concat(frames, ignore_index=True)
+    return opened, pd.concat(frames, ignore_index=True)
+
+
+def read_embeddings(
+    root: str | Path, parts: Sequence[str] | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """All parts (or the given ones, in that order) as one float32 array and one metadata table.
+
+    ``parts=None`` reads every part found, in natural order (``img_emb_2`` before
+    ``img_emb_10``). The metadata gains a column ``part``; its row i describes embedding i. The
+    arrays are returned as stored: the index normalizes them if they are not unit vectors.
+    """
+    opened, metadata = _read_parts(root, parts)
+    d = opened[0][0].shape[1]
+    out = np.empty((sum(len(emb) for emb, _, _ in opened), d), dtype=np.float32)
+    start = 0
+    for emb, _, _ in opened:
+        out[start : start + len(emb)] = emb
+        start += len(emb)
+    return out, metadata
+
+
+def read_metadata(root: str | Path, parts: Sequence[str] | None = None) -> pd.DataFrame:
+    """The metadata of :func:`read_embeddings` without loading the vectors (same checks)."""
+    return _read_parts(root, parts)[1]
 
 
 def _nlist(n: int) -> int:

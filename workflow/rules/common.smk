@@ -217,7 +217,8 @@ def figure_targets():
 def base_shard_ids():
     if WORLD:
         return [f"part-{i:05d}" for i in range(config["world"]["base"]["shards"])]
-    return list(INJECTION["base"]["shards"])
+    shards = INJECTION["base"]["shards"]
+    return [f"{i:05d}" for i in range(shards)] if isinstance(shards, int) else list(shards)
 
 
 def base_tar(wildcards):

@@ -2,13 +2,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from idia.retrieval import read_embeddings, read_index, search, top_k_table
 
+from idia.retrieval import read_index, read_metadata, search, top_k_table
 from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 root = Path(snakemake.input.meta[0]).parent.parent
-_, metadata = read_embeddings(root, snakemake.params.parts)
+metadata = read_metadata(root, snakemake.params.parts)
 photos = pd.read_parquet(snakemake.input.photos)
 queries = np.load(snakemake.input.queries)
 index = read_index(snakemake.input.index)
