@@ -6,7 +6,8 @@ from idia.models import pick_device
 from idia.smk import finish, log_to, write_json
 
 log_to(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+# one core for the augmentation worker, the rest for the training step
+torch.set_num_threads(max(1, snakemake.threads - 1))
 options = snakemake.params.classifier
 photos = photo_table(read_identities(snakemake.input.identities))
 crops, table = face_crops(
@@ -37,6 +38,7 @@ classifier, report = train_face_classifier(
     seed=options.get("seed", 0),
     test_fraction=options.get("test_fraction", 0.1),
     device="cuda" if options.get("gpus", 0) > 0 else pick_device("cpu"),
+    workers=1 if snakemake.threads > 1 else 0,
 )
 save_face_classifier(classifier, snakemake.output.model)
 report["photos"] = int(len(table))
