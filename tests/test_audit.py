@@ -26,27 +26,8 @@ from idia.models import load_clip
 from idia.provenance import sha256_file
 from idia.world import render_face, sample_identity
 
-ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
 NAME = "Zoë O'Brien <x>"
 FILLERS = [f"Person{chr(65 + i)} Filler{chr(65 + i)}" for i in range(12)]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """A tiny randomly initialized open_clip model saved in the workflow's model-dir layout."""
-    import torch
-    from safetensors.torch import save_file
-
-    from idia.compat import import_open_clip
-
-    open_clip = import_open_clip()
-    torch.manual_seed(0)
-    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{ARCH_DIR}")
-    out = tmp_path_factory.mktemp("model")
-    (out / "open_clip_config.json").write_text((ARCH_DIR / "open_clip_config.json").read_text())
-    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(weights, str(out / "open_clip_model.safetensors"))
-    return out
 
 
 @pytest.fixture(scope="module")

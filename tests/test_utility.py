@@ -19,8 +19,6 @@ from idia.utility import (
     zero_shot_accuracy,
 )
 
-ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
-
 E = np.eye(3, dtype=np.float32)
 
 
@@ -218,23 +216,14 @@ def test_read_image_folder_errors(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
+def clip(model_dir):
     """The workflow's smallest architecture with random weights, loaded like a trained model."""
     import torch
-    from safetensors.torch import save_file
 
-    from idia.compat import import_open_clip
     from idia.models import load_clip
 
     torch.set_num_threads(1)
-    open_clip = import_open_clip()
-    torch.manual_seed(0)
-    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{ARCH_DIR}")
-    out = tmp_path_factory.mktemp("model")
-    (out / "open_clip_config.json").write_text((ARCH_DIR / "open_clip_config.json").read_text())
-    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(weights, str(out / "open_clip_model.safetensors"))
-    return load_clip(model_dir=out, device="cpu")
+    return load_clip(model_dir=model_dir, device="cpu")
 
 
 SHAPES = ["circle", "square", "triangle", "star", "ring", "cross"]

@@ -291,6 +291,17 @@ def evaluate_utility(
     notes: list[str] = out["notes"]
     common = {"device": clip.device, "precision": precision, "progress": progress}
 
+    def texts(names: list[str], prompt_templates: list[str]) -> np.ndarray:
+        return encode_prompts(
+            clip.model, clip.tokenizer, names, prompt_templates, batch_size=batch_size, **common
+        )
+
+    def images(paths) -> np.ndarray:
+        return encode_photos(
+            clip.model, clip.preprocess, list(paths), batch_size=batch_size,
+            num_workers=num_workers, **common,
+        )  # fmt: skip
+
     if _is_empty(eval_paths):
         notes.append("zero-shot skipped: no labelled evaluation images")
     else:
@@ -304,22 +315,8 @@ def evaluate_utility(
                 f"{len(eval_paths)} evaluation images but {len(eval_labels)} labels; "
                 f"they must pair up one to one"
             )
-        class_emb = encode_prompts(
-            clip.model,
-            clip.tokenizer,
-            list(classnames),
-            list(templates),
-            batch_size=batch_size,
-            **common,
-        )
-        image_emb = encode_photos(
-            clip.model,
-            clip.preprocess,
-            list(eval_paths),
-            batch_size=batch_size,
-            num_workers=num_workers,
-            **common,
-        )
+        class_emb = texts(list(classnames), list(templates))
+        image_emb = images(eval_paths)
         acc = zero_shot_accuracy(image_emb, class_emb, np.asarray(eval_labels), ks=(1, 5))
         out["zero_shot_top1"], out["zero_shot_top5"] = acc["top1"], acc["top5"]
         out["n_eval_images"], out["n_classes"] = acc["n_images"], acc["n_classes"]
@@ -336,22 +333,8 @@ def evaluate_utility(
                 f"they must pair up one to one"
             )
         # "{}" as the only template: each caption is encoded verbatim
-        text_emb = encode_prompts(
-            clip.model,
-            clip.tokenizer,
-            [str(c) for c in pair_captions],
-            ["{}"],
-            batch_size=batch_size,
-            **common,
-        )
-        image_emb = encode_photos(
-            clip.model,
-            clip.preprocess,
-            list(pair_paths),
-            batch_size=batch_size,
-            num_workers=num_workers,
-            **common,
-        )
+        text_emb = texts([str(c) for c in pair_captions], ["{}"])
+        image_emb = images(pair_paths)
         rec = recall_at(retrieval_ranks(image_emb, text_emb), ks=(1, 5))
         out["i2t_rank1"], out["i2t_rank5"] = rec["rank@1"], rec["rank@5"]
         out["n_pairs"] = len(pair_paths)

@@ -1,0 +1,27 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialized open_clip model saved in the workflow's model-dir layout."""
+    import torch
+    from safetensors.torch import save_file
+
+    from idia.compat import import_open_clip
+
+    open_clip = import_open_clip()
+    torch.manual_seed(0)
+    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{ARCH_DIR}")
+    out = tmp_path_factory.mktemp("model")
+    (out / "open_clip_config.json").write_text((ARCH_DIR / "open_clip_config.json").read_text())
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(out / "open_clip_model.safetensors"))
+    return out
