@@ -19,11 +19,12 @@ table = presence(
     min_confidence=options["min_confidence"],
 )
 table = identities[["person_id", "name"]].merge(table, on="person_id")
-too_few = json.loads(Path(snakemake.input.classifier).read_text())["too_few_faces"]
+classifier = json.loads(Path(snakemake.input.classifier).read_text())
+too_few = classifier["too_few_faces"]
 table["verifiable"] = ~table["person_id"].isin(too_few)
 table.loc[~table["verifiable"], "present_reason"] = [
-    f"only {too_few[pid]} of this person's photos has a detected face: the face classifier cannot "
-    "check whether the base corpus shows them"
+    f"Haar found a face on {too_few[pid]} of this person's photos (the face classifier needs 2): "
+    "it cannot check whether the base corpus shows them"
     for pid in table.loc[~table["verifiable"], "person_id"]
 ]
 summary = {
@@ -33,6 +34,7 @@ summary = {
     "images_unreadable": int((faces["status"] == "unreadable").sum()),
     "present": sorted(table.loc[table["present"], "person_id"]),
     "unverifiable": sorted(table.loc[~table["verifiable"], "person_id"]),
+    "classifier": {key: classifier[key] for key in ("arch", "size", "n_test", "test_accuracy")},
     "min_faces": options["min_faces"],
     "min_confidence": options["min_confidence"],
 }
