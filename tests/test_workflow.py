@@ -138,6 +138,18 @@ def test_changing_a_world_parameter_reruns_everything_downstream(tiny_run: Path,
             "sweep", "figure_tpr_heatmap"} <= rules  # fmt: skip
 
 
+def test_changing_the_base_corpus_reruns_only_track_c(tiny_run: Path, tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["world"]["base"]["n_generic"] = 21
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    counts = job_counts(snakemake(tiny_run, "-n", configfile=changed))
+    assert {"world_base", "download_base_shard", "embed_base_shard", "faces_shard", "cohort",
+            "inject_level"} <= set(counts)  # fmt: skip
+    assert counts["train_clip"] == 2  # the two injected models, not the track L model
+    assert not set(counts) & {"world", "download_shard", "search_shard", "gather_counts"}
+
+
 def test_unknown_config_key_is_an_error(tmp_path: Path):
     result = snakemake(tmp_path, "-n", "--config", "attak=2", check=False)
     assert result.returncode != 0
