@@ -1,6 +1,7 @@
 # Shared helpers: config validation, path helpers and input functions. No rule lives here.
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -45,7 +46,9 @@ for _name, _model in MODELS.items():
 if INJECTION:
     _clash = sorted(set(config["models"]) & set(injected_models()))
     if _clash:
-        raise ValueError(f"config: models {_clash} clash with the injection grid's names")
+        raise ValueError(
+            f"config: models {_clash} clash with the injection grid's names"
+        )
     if INJECTION["retrieval"]["model"] not in config["models"]:
         raise ValueError(
             f"config: injection.retrieval.model {INJECTION['retrieval']['model']!r} is not one "
@@ -113,7 +116,11 @@ def model_names():
 
 
 def trained_models():
-    return [f"{RESULTS}/models/{name}/card.json" for name, spec in MODELS.items() if "train" in spec]
+    return [
+        f"{RESULTS}/models/{name}/card.json"
+        for name, spec in MODELS.items()
+        if "train" in spec
+    ]
 
 
 def training_inputs(wildcards):
@@ -122,12 +129,16 @@ def training_inputs(wildcards):
     if level:
         folder = f"{RESULTS}/inject/n{level['n']}"
         return {
-            "shards": [f"{folder}/{i:05d}.tar" for i in range(INJECTION.get("shards", 1))],
+            "shards": [
+                f"{folder}/{i:05d}.tar" for i in range(INJECTION.get("shards", 1))
+            ],
             "stats": [f"{folder}/inject.json"],
         }
     return {
         "shards": training_shards(),
-        "stats": expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
+        "stats": expand(
+            f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()
+        ),
     }
 
 
@@ -172,8 +183,14 @@ def model_params(wildcards):
 def arch_config(wildcards):
     """The project's own architecture config; none for an open_clip built-in (e.g. RN50)."""
     arch = MODELS[wildcards.model]["arch"]
-    local = Path(workflow.basedir) / "workflow" / "models" / arch / "open_clip_config.json"
-    return workflow.source_path(f"../models/{arch}/open_clip_config.json") if local.exists() else []
+    local = (
+        Path(workflow.basedir) / "workflow" / "models" / arch / "open_clip_config.json"
+    )
+    return (
+        workflow.source_path(f"../models/{arch}/open_clip_config.json")
+        if local.exists()
+        else []
+    )
 
 
 def attack_ks():
@@ -206,10 +223,16 @@ def figure_targets():
     targets = []
     for model, spec in MODELS.items():
         figures = INJECTED_MODEL_FIGURES if spec.get("injection") else FIGURES
-        targets += [f"{RESULTS}/figures/{model}/{fig}.{ext}" for fig in figures for ext in ("png", "pdf")]
+        targets += [
+            f"{RESULTS}/figures/{model}/{fig}.{ext}"
+            for fig in figures
+            for ext in ("png", "pdf")
+        ]
     for name in INJECTION["models"] if INJECTION else []:
         targets += [
-            f"{RESULTS}/figures/{name}/{fig}.{ext}" for fig in INJECTION_FIGURES for ext in ("png", "pdf")
+            f"{RESULTS}/figures/{name}/{fig}.{ext}"
+            for fig in INJECTION_FIGURES
+            for ext in ("png", "pdf")
         ]
     return targets
 
@@ -218,7 +241,9 @@ def base_shard_ids():
     if WORLD:
         return [f"part-{i:05d}" for i in range(config["world"]["base"]["shards"])]
     shards = INJECTION["base"]["shards"]
-    return [f"{i:05d}" for i in range(shards)] if isinstance(shards, int) else list(shards)
+    return (
+        [f"{i:05d}" for i in range(shards)] if isinstance(shards, int) else list(shards)
+    )
 
 
 def base_tar(wildcards):
@@ -228,7 +253,7 @@ def base_tar(wildcards):
 
 
 def base_tars():
-    return [base_tar(type("W", (), {"shard": s})) for s in base_shard_ids()]
+    return [base_tar(SimpleNamespace(shard=s)) for s in base_shard_ids()]
 
 
 def injection_pairs():
@@ -247,6 +272,10 @@ def retrieval_model():
     return INJECTION["retrieval"]["model"]
 
 
+def retrieval_model_inputs(wildcards):
+    return model_inputs(SimpleNamespace(model=retrieval_model()))
+
+
 def utility_inputs(wildcards):
     """The labelled evaluation set and held-out pairs the utility table is measured on."""
     if WORLD:
@@ -255,7 +284,11 @@ def utility_inputs(wildcards):
             "pairs": f"{RESULTS}/world/base/eval/pairs.parquet",
         }
     options = (INJECTION or {}).get("utility", {})
-    return {key: options[key] for key in ("eval_dir", "classnames", "pairs") if key in options}
+    return {
+        key: options[key]
+        for key in ("eval_dir", "classnames", "pairs")
+        if key in options
+    }
 
 
 def all_targets():

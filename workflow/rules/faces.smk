@@ -21,7 +21,9 @@ rule face_classifier:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=lambda wildcards: INJECTION["face_classifier"].get("gpus", 0) if INJECTION else 0,
+        gpu=lambda wildcards: (
+            INJECTION["face_classifier"].get("gpus", 0) if INJECTION else 0
+        ),
     params:
         classifier=canonical(INJECTION["face_classifier"]) if INJECTION else {},
         haar=canonical(config["haar"]),
@@ -56,7 +58,9 @@ rule faces_shard:
 
 rule presence:
     input:
-        shards=expand(f"{RESULTS}/faces/shards/{{shard}}.parquet", shard=base_shard_ids()),
+        shards=expand(
+            f"{RESULTS}/faces/shards/{{shard}}.parquet", shard=base_shard_ids()
+        ),
         identities=identities_table(),
         classifier=f"{RESULTS}/faces/classifier/report.json",
         truth=f"{RESULTS}/world/base/truth.parquet" if WORLD else [],

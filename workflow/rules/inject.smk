@@ -11,7 +11,10 @@ rule inject_level:
     output:
         shards=expand(
             f"{RESULTS}/inject/n{{n}}/{{i}}.tar",
-            i=[f"{i:05d}" for i in range(INJECTION.get("shards", 1) if INJECTION else 1)],
+            i=[
+                f"{i:05d}"
+                for i in range(INJECTION.get("shards", 1) if INJECTION else 1)
+            ],
             allow_missing=True,
         ),
         counts=f"{RESULTS}/inject/n{{n}}/counts.parquet",
@@ -42,9 +45,11 @@ rule figure_by_n:
             f"{RESULTS}/attack/{{model}}/scores.parquet",
             model=injection_models_of(wildcards.name),
         ),
-        truth=expand(f"{RESULTS}/inject/n{{n}}/truth.parquet", n=injection_levels())
-        if INJECTION
-        else [],
+        truth=(
+            expand(f"{RESULTS}/inject/n{{n}}/truth.parquet", n=injection_levels())
+            if INJECTION
+            else []
+        ),
         code=package("figures"),
     output:
         rate=report(
@@ -80,11 +85,18 @@ rule figure_by_n:
 
 rule injection_summary:
     input:
-        metrics=expand(f"{RESULTS}/attack/{{model}}/metrics.parquet", model=list(injected_models())),
-        utility=expand(f"{RESULTS}/models/{{model}}/utility.json", model=list(injected_models())),
-        counts=expand(f"{RESULTS}/inject/n{{n}}/inject.json", n=injection_levels())
-        if INJECTION
-        else [],
+        metrics=expand(
+            f"{RESULTS}/attack/{{model}}/metrics.parquet",
+            model=list(injected_models()),
+        ),
+        utility=expand(
+            f"{RESULTS}/models/{{model}}/utility.json", model=list(injected_models())
+        ),
+        counts=(
+            expand(f"{RESULTS}/inject/n{{n}}/inject.json", n=injection_levels())
+            if INJECTION
+            else []
+        ),
         filter=f"{RESULTS}/faces/filter.json",
         classifier=f"{RESULTS}/faces/classifier/report.json",
     output:
@@ -101,7 +113,10 @@ rule injection_summary:
         mem_mb=1000,
         runtime=5,
     params:
-        models={name: spec["injection"] | {"arch": spec["arch"]} for name, spec in injected_models().items()},
+        models={
+            name: spec["injection"] | {"arch": spec["arch"]}
+            for name, spec in injected_models().items()
+        },
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],
     script:

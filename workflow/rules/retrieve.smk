@@ -3,10 +3,6 @@
 # look-alikes. The identities' photos are the attack's own embeddings of the retrieval model.
 
 
-def retrieval_model_inputs(wildcards):
-    return model_inputs(type("W", (), {"model": retrieval_model()}))
-
-
 rule embed_base_shard:
     input:
         unpack(retrieval_model_inputs),
@@ -36,7 +32,8 @@ rule embed_base_shard:
 rule build_index:
     input:
         emb=expand(
-            f"{RESULTS}/retrieval/embeddings/img_emb/img_emb_{{shard}}.npy", shard=base_shard_ids()
+            f"{RESULTS}/retrieval/embeddings/img_emb/img_emb_{{shard}}.npy",
+            shard=base_shard_ids(),
         ),
         meta=expand(
             f"{RESULTS}/retrieval/embeddings/metadata/metadata_{{shard}}.parquet",

@@ -72,7 +72,9 @@ rule utility_table:
         mem_mb=500,
         runtime=5,
     params:
-        models={name: {"arch": spec["arch"], "n": spec.get("injection", {}).get("n")}
-                for name, spec in MODELS.items()},
+        models={
+            name: {"arch": spec["arch"], "n": spec.get("injection", {}).get("n")}
+            for name, spec in MODELS.items()
+        },
     script:
         "../scripts/utility_table.py"

@@ -22,7 +22,9 @@ rule world:
         runtime=30,
     params:
         # track C's `base:` has its own rule: changing it leaves track L's world alone
-        world=canonical({k: v for k, v in config.get("world", {}).items() if k != "base"}),
+        world=canonical(
+            {k: v for k, v in config.get("world", {}).items() if k != "base"}
+        ),
     script:
         "../scripts/world.py"
 
@@ -57,7 +59,9 @@ rule world_base:
         pair_images=directory(f"{RESULTS}/world/base/pairs"),
         eval_dir=directory(f"{RESULTS}/world/base/eval/classes"),
         eval_pairs=f"{RESULTS}/world/base/eval/pairs.parquet",
-        urls=expand(f"{RESULTS}/world/base/urls/{{shard}}.parquet", shard=base_shard_ids()),
+        urls=expand(
+            f"{RESULTS}/world/base/urls/{{shard}}.parquet", shard=base_shard_ids()
+        ),
     log:
         script_log("world/base"),
     benchmark:
@@ -69,7 +73,10 @@ rule world_base:
         runtime=30,
     params:
         world=canonical(
-            {key: config["world"][key] for key in ("seed", "n_identities", "caption_templates")}
+            {
+                key: config["world"][key]
+                for key in ("seed", "n_identities", "caption_templates")
+            }
             | {"image_size": config["world"].get("image_size", 112)}
         ),
         base=canonical(config["world"].get("base", {})),
