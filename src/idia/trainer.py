@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -66,15 +67,35 @@ def trainer_args(
     ]  # fmt: skip
 
 
-def launcher(gpus: int) -> list[str]:
-    """One process per GPU through torchrun when there are several; plain python otherwise."""
+RDZV_PORT = 29500
+
+
+def launcher(gpus: int, nodes: int = 1, head: str | None = None) -> list[str]:
+    """How to start the trainer: plain python, torchrun over the GPUs of one node, or one
+    torchrun per node under ``srun`` (a SLURM job over ``nodes`` nodes).
+
+    Multi-node runs rendezvous at ``head`` (default: this host, the allocation's first node,
+    where the job script runs); open_clip's trainer then reads rank and world size from torchrun.
+    """
+    if nodes > 1:
+        if gpus < 1:
+            raise ValueError(f"a {nodes}-node training needs gpus >= 1 per node, got {gpus}")
+        head = head or socket.gethostname()
+        job = os.environ.get("SLURM_JOB_ID", "idia")
+        return ["srun", "--overlap", f"--nodes={nodes}", "--ntasks-per-node=1",
+                sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes}",
+                f"--nproc_per_node={gpus}", "--rdzv_backend=c10d",
+                f"--rdzv_endpoint={head}:{RDZV_PORT}", f"--rdzv_id={job}",
+                "-m", "idia.trainer"]  # fmt: skip
     if gpus > 1:
         return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}",
                 "-m", "idia.trainer"]  # fmt: skip
     return [sys.executable, "-m", "idia.trainer"]
 
 
-def run_training(args: list[str], gpus: int, log_path: str | Path, threads: int = 0) -> float:
+def run_training(
+    args: list[str], gpus: int, log_path: str | Path, threads: int = 0, nodes: int = 1
+) -> float:
     """Run the trainer in a child process, its output appended to ``log_path``; return seconds.
 
     ``threads`` caps torch's CPU threads (0: torch's default); more threads than the cores a job
@@ -85,11 +106,10 @@ def run_training(args: list[str], gpus: int, log_path: str | Path, threads: int 
         env["OMP_NUM_THREADS"] = str(threads)
     start = time.monotonic()
     with open(log_path, "a") as log:
-        log.write("$ " + " ".join(launcher(gpus) + args) + "\n")
+        command = launcher(gpus, nodes) + args
+        log.write("$ " + " ".join(command) + "\n")
         log.flush()
-        result = subprocess.run(
-            launcher(gpus) + args, stdout=log, stderr=subprocess.STDOUT, env=env
-        )
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     if result.returncode != 0:
         raise RuntimeError(
             f"open_clip training failed (exit {result.returncode}); see {log_path}. "

@@ -22,6 +22,7 @@ rule train_clip:
         mem_mb=8000,
         runtime=600,
         gpu=lambda wildcards: MODELS[wildcards.model]["train"].get("gpus", 0),
+        nodes=lambda wildcards: MODELS[wildcards.model]["train"].get("nodes", 1),
     params:
         train=lambda wildcards: canonical(MODELS[wildcards.model]["train"]),
         arch=lambda wildcards: MODELS[wildcards.model]["arch"],

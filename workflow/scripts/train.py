@@ -51,7 +51,9 @@ logging.info(
     len(shards),
     run_id,
 )
-seconds = run_training(args, gpus, snakemake.log[0], threads=snakemake.threads)
+seconds = run_training(
+    args, gpus, snakemake.log[0], threads=snakemake.threads, nodes=int(train.get("nodes", 1))
+)
 checkpoint = Path(snakemake.params.runs) / run_id / "checkpoints" / f"epoch_{train['epochs']}.pt"
 if not checkpoint.exists():
     checkpoint = checkpoint.with_name("epoch_latest.pt")
