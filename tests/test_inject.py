@@ -120,3 +120,25 @@ def test_a_broken_pair_image_is_named(world, tmp_path):
     chosen = choose_pairs(pairs, ["p0"], [6], seed=0)
     with pytest.raises(ValueError, match="broken.jpg"):
         inject([base], chosen, 6, tmp_path / "out")
+
+
+def test_shards_stream_and_scattered_samples_are_rejected(tmp_path):
+    import io
+    import tarfile
+
+    from idia.download import count_samples, iter_shard
+
+    good = tmp_path / "good.tar"
+    write_shard(
+        good, [("a", {"jpg": b"1", "txt": b"x"}), ("b", {"jpg": b"2"}), ("c", {"txt": b"y"})]
+    )
+    assert [key for key, _ in iter_shard(good)] == ["a", "b", "c"]
+    assert count_samples(good) == 2  # samples with an image
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w") as tar:
+        for name in ("a.jpg", "b.jpg", "a.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"z"))
+    with pytest.raises(ValueError, match="'a' are not next to each other"):
+        list(iter_shard(bad))

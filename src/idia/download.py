@@ -16,7 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -123,21 +123,50 @@ def download_shard(
     }
 
 
-def read_shard(tar_path: str | Path) -> list[tuple[str, dict[str, bytes]]]:
-    """The samples of a webdataset tar as (key, {extension: bytes}), in the tar's order."""
+def iter_shard(tar_path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Stream the samples of a webdataset tar as (key, {extension: bytes}), one at a time.
+
+    A sample's files sit next to each other in a webdataset tar; a key that comes back after
+    other keys means the file is not one, and is an error.
+    """
     tar_path = Path(tar_path)
     if not tar_path.is_file():
         raise FileNotFoundError(f"shard {tar_path} does not exist; run the rule that writes it")
-    samples: dict[str, dict[str, bytes]] = {}
+    seen: set[str] = set()
+    key, parts = None, {}
     with tarfile.open(tar_path) as tar:
-        for member in tar.getmembers():
-            if member.isfile():
-                key, _, ext = member.name.partition(".")
-                samples.setdefault(key, {})[ext] = tar.extractfile(member).read()
-    return list(samples.items())
+        for member in tar:
+            if not member.isfile():
+                continue
+            name, _, ext = member.name.partition(".")
+            if name != key:
+                if key is not None:
+                    yield key, parts
+                if name in seen:
+                    raise ValueError(
+                        f"{tar_path}: the files of sample {name!r} are not next to each other; "
+                        "not a webdataset shard"
+                    )
+                seen.add(name)
+                key, parts = name, {}
+            parts[ext] = tar.extractfile(member).read()
+    if key is not None:
+        yield key, parts
 
 
-def write_shard(tar_path: str | Path, samples: list[tuple[str, dict[str, bytes]]]) -> None:
+def read_shard(tar_path: str | Path) -> list[tuple[str, dict[str, bytes]]]:
+    """All samples of a webdataset tar, in the tar's order (see :func:`iter_shard`)."""
+    return list(iter_shard(tar_path))
+
+
+def count_samples(tar_path: str | Path) -> int:
+    """The number of samples with an image in a webdataset tar, from its headers alone."""
+    with tarfile.open(tar_path) as tar:
+        images = {m.name.partition(".")[0] for m in tar if m.isfile() and m.name.endswith(".jpg")}
+    return len(images)
+
+
+def write_shard(tar_path: str | Path, samples: Iterable[tuple[str, dict[str, bytes]]]) -> None:
     """Write samples as a webdataset tar with fixed member metadata (same samples, same bytes).
 
     Written to a temporary name and renamed, so an interrupted job never leaves half a shard.
@@ -162,7 +191,7 @@ def canonical_order(tar_path: str | Path, parquet_path: str | Path) -> None:
     key (img2dataset's keys follow the input rows) makes the shard, and everything after it,
     reproducible whatever the thread count.
     """
-    write_shard(tar_path, sorted(read_shard(tar_path)))
+    write_shard(tar_path, sorted(read_shard(tar_path), key=lambda sample: sample[0]))
     table = pd.read_parquet(parquet_path)
     if "key" in table.columns:
         table.sort_values("key", kind="stable").to_parquet(parquet_path, index=False)

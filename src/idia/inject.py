@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from idia.download import read_shard, write_shard
+from idia.download import count_samples, iter_shard, write_shard
 from idia.names import name_key
 
 PAIR_COLUMNS = ("person_id", "path", "caption")
@@ -88,39 +88,54 @@ def inject(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Write ``out_dir/{i:05d}.tar`` (+ ``.parquet``): the base corpus with every member's first
-    ``level`` pairs shuffled in. Returns the written samples' table (key, caption, source,
-    person_id, shard)."""
+    ``level`` pairs placed at seeded random positions. Returns the written samples' table (key,
+    caption, source, person_id, shard).
+
+    The base corpus streams through one sample at a time (the paper's CC3M is 3.3M pairs): its
+    own order is kept, the injected pairs land at positions drawn with the seed, in a seeded order.
+    """
     if n_shards < 1:
         raise ValueError(f"injection.shards must be >= 1, got {n_shards}")
     injected = chosen[chosen["rank"] < level].sort_values(["person_id", "rank"])
-    samples: list[tuple[dict[str, bytes], dict]] = []
-    for shard in base_shards:
-        for key, parts in read_shard(shard):
-            if "jpg" not in parts:
-                continue
-            meta = {"source": "base", "base_shard": Path(shard).parent.name, "base_key": key}
-            samples.append((parts, meta))
-    for row in injected.itertuples():
-        parts = {"jpg": _image_bytes(row.path), "txt": str(row.caption).encode("utf-8")}
-        meta = {"source": "injected", "person_id": row.person_id, "rank": int(row.rank)}
-        samples.append((parts, meta))
-    order = np.random.default_rng([seed, level]).permutation(len(samples))
+    n_base = sum(count_samples(shard) for shard in base_shards)
+    total = n_base + len(injected)
+    rng = np.random.default_rng([seed, level])
+    slots = np.zeros(total, bool)
+    slots[rng.choice(total, size=len(injected), replace=False)] = True
+    pairs = injected.iloc[rng.permutation(len(injected))]
+
+    def base_samples():
+        for shard in base_shards:
+            for key, parts in iter_shard(shard):
+                if "jpg" in parts:
+                    yield parts, {"source": "base", "base_shard": Path(shard).parent.name,
+                                  "base_key": key}  # fmt: skip
+
+    def injected_samples():
+        for row in pairs.itertuples():
+            parts = {"jpg": _image_bytes(row.path), "txt": str(row.caption).encode("utf-8")}
+            yield parts, {"source": "injected", "person_id": row.person_id, "rank": int(row.rank)}
+
+    streams = (base_samples(), injected_samples())
+    width = max(9, len(str(total)))
+    rows: list[dict] = []
+
+    def stream(start: int, end: int):
+        for pos in range(start, end):
+            parts, meta = next(streams[int(slots[pos])])
+            key = f"{pos:0{width}d}"
+            rows.append({"key": key, "caption": parts.get("txt", b"").decode("utf-8"),
+                         "source": meta["source"], "person_id": meta.get("person_id")})  # fmt: skip
+            yield key, {**parts, "json": json.dumps(meta, sort_keys=True).encode()}
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    bounds = np.linspace(0, len(order), n_shards + 1).round().astype(int)
-    width = max(9, len(str(len(order))))
+    bounds = np.linspace(0, total, n_shards + 1).round().astype(int)
     tables = []
     for s, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
-        written, rows = [], []
-        for pos in range(start, end):
-            parts, meta = samples[order[pos]]
-            key = f"{pos:0{width}d}"
-            caption = parts.get("txt", b"").decode("utf-8")
-            written.append((key, {**parts, "json": json.dumps(meta, sort_keys=True).encode()}))
-            rows.append({"key": key, "caption": caption, "source": meta["source"],
-                         "person_id": meta.get("person_id")})  # fmt: skip
-        write_shard(out_dir / f"{s:05d}.tar", written)
-        table = pd.DataFrame(rows, columns=["key", "caption", "source", "person_id"])
+        first = len(rows)
+        write_shard(out_dir / f"{s:05d}.tar", stream(start, end))
+        table = pd.DataFrame(rows[first:], columns=["key", "caption", "source", "person_id"])
         table.to_parquet(out_dir / f"{s:05d}.parquet", index=False)
         tables.append(table.assign(shard=f"{s:05d}"))
     return pd.concat(tables, ignore_index=True)
@@ -134,7 +149,7 @@ def read_back_counts(tars: Sequence[str | Path], persons: pd.DataFrame) -> pd.Da
     keys = [name_key(n) for n in persons["name"]]
     samples = 0
     for tar in tars:
-        for _, parts in read_shard(tar):
+        for _, parts in iter_shard(tar):
             samples += 1
             meta = json.loads(parts.get("json", b"{}"))
             if meta.get("person_id"):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from idia.download import read_shard
+from idia.download import iter_shard
 from idia.faces import face_crops, load_face_classifier, predict_faces
 from idia.smk import finish, log_to
 
@@ -16,7 +16,7 @@ shard = snakemake.wildcards.shard
 retrieved = pd.read_parquet(snakemake.input.retrieved)
 mine = retrieved[retrieved["shard"] == shard]
 queried = mine.groupby("key")["person_id"].agg(lambda ids: " ".join(sorted(set(ids))))
-samples = {key: parts for key, parts in read_shard(snakemake.input.tar) if key in queried.index}
+samples = {key: parts for key, parts in iter_shard(snakemake.input.tar) if key in queried.index}
 lost = sorted(set(queried.index) - set(samples))
 if lost:
     raise ValueError(
