@@ -346,4 +346,5 @@ def audit_inputs(wildcards):
 
 
 def audit_models(wildcards):
-    return [{"name": name, **model_spec(name)} for name in model_names()]
+    """The models of `models:` (the injection grid's are experiments, not audit targets)."""
+    return [{"name": name, **model_spec(name)} for name in config["models"]]

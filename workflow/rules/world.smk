@@ -78,7 +78,9 @@ rule world_base:
                 for key in ("seed", "n_identities", "caption_templates")
             }
             | {"image_size": config["world"].get("image_size", 112)}
-        ),
-        base=canonical(config["world"].get("base", {})),
+        )
+        if WORLD
+        else {},
+        base=canonical(config.get("world", {}).get("base", {})),
     script:
         "../scripts/world_base.py"
