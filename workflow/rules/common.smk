@@ -238,6 +238,8 @@ def figure_targets():
 
 
 def base_shard_ids():
+    if not INJECTION:
+        return []
     if WORLD:
         return [f"part-{i:05d}" for i in range(config["world"]["base"]["shards"])]
     shards = INJECTION["base"]["shards"]
