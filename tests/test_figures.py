@@ -277,14 +277,49 @@ def test_caption_renders(name):
     config = _config()
     model = next(iter(config["models"]))
     attack = config["attack"]
+    spec = {k: v for k, v in config["models"][model].items() if k != "train"}
     snakemake = SimpleNamespace(
         config=config,
         wildcards=SimpleNamespace(model=model),
-        params=SimpleNamespace(k=attack["k_max"], tau=attack["tau"], figure=name),
+        params=SimpleNamespace(k=attack["k_max"], tau=attack["tau"], figure=name, spec=spec),
     )
     html = _render_rst(REPORT / f"{name}.rst", snakemake)
     assert model in html
     assert "{{" not in html and "{%" not in html
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["rate_by_n", "tpr_heatmap_by_n", "presence", "cohort", "utility", "injection_summary"],
+)
+def test_track_c_caption_renders(name):
+    config = _config()
+    injection = config["injection"]
+    arch = next(iter(injection["models"]))
+    snakemake = SimpleNamespace(
+        config=config,
+        wildcards=SimpleNamespace(name=arch),
+        params=SimpleNamespace(
+            k=config["attack"]["k_max"], tau=config["attack"]["tau"],
+            presence=injection["presence"],
+        ),
+    )  # fmt: skip
+    html = _render_rst(REPORT / f"{name}.rst", snakemake)
+    assert "{{" not in html and "{%" not in html
+    if name in ("rate_by_n", "tpr_heatmap_by_n"):
+        assert arch in html
+
+
+def test_metrics_caption_of_an_injected_model_says_its_n():
+    config = _config()
+    spec = {"arch": "idia-vit-xs", "injection": {"model": "c-vit", "n": 4}}
+    snakemake = SimpleNamespace(
+        config=config,
+        wildcards=SimpleNamespace(model="c-vit-n4"),
+        params=SimpleNamespace(k=30, tau=1, figure="metrics_vs_k", spec=spec),
+    )
+    html = _render_rst(REPORT / "metrics_vs_k.rst", snakemake)
+    assert "exactly 4 named pairs" in " ".join(html.split())
 
 
 @pytest.mark.parametrize("track", ["world", "laion"])
