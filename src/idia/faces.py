@@ -67,12 +67,20 @@ def detect_faces(
     return np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as RGB uint8; raises ValueError naming the file if it does not decode."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+def _source_name(source) -> str:
+    return str(source[0]) if isinstance(source, tuple) else str(source)
+
+
+def read_rgb(source) -> np.ndarray:
+    """An image as RGB uint8, from a file path or a ``(name, encoded bytes)`` pair (e.g. a sample
+    of a tar shard); raises ValueError naming it if it does not decode."""
+    if isinstance(source, tuple):
+        data = np.frombuffer(source[1], dtype=np.uint8)
+    else:
+        data = np.fromfile(str(source), dtype=np.uint8) if Path(source).is_file() else None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
     if image is None:
-        raise ValueError(f"could not read image {path}")
+        raise ValueError(f"could not read image {_source_name(source)}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -160,7 +168,9 @@ def face_crops(
     """Detect and crop the faces of every image; one table row per image (per face if not
     `largest_only`), so that no image is silently lost.
 
-    Returns the crops [m, size, size, 3] uint8 and a table with path, status ("ok", "no_face",
+    An item of ``paths`` is a file path or a ``(name, encoded bytes)`` pair (see `read_rgb`); the
+    table's path column holds the name. Returns the crops [m, size, size, 3] uint8 and a table
+    with path, status ("ok", "no_face",
     "unreadable"), n_faces, message (the read error for unreadable files), crop_index (row of the
     crop in the array, -1 if none) and the face box x, y, w, h (-1 if none).
     """
@@ -169,14 +179,15 @@ def face_crops(
     crops: list[np.ndarray] = []
     rows: list[tuple] = []
     for path in paths:
+        name = _source_name(path)
         try:
             image = read_rgb(path)
         except (ValueError, OSError, cv2.error) as exc:
-            rows.append((str(path), "unreadable", 0, str(exc), -1, -1, -1, -1, -1))
+            rows.append((name, "unreadable", 0, str(exc), -1, -1, -1, -1, -1))
             continue
         boxes = detect_faces(image, **haar_params)
         if len(boxes) == 0:
-            rows.append((str(path), "no_face", 0, "no face detected", -1, -1, -1, -1, -1))
+            rows.append((name, "no_face", 0, "no face detected", -1, -1, -1, -1, -1))
             continue
         order = np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")
         boxes = boxes[order[:1] if largest_only else order]
@@ -186,9 +197,7 @@ def face_crops(
         else:
             message = "1 face" if n == 1 else f"face {{}} of {n}, by decreasing size"
         for k, box in enumerate(boxes):
-            rows.append(
-                (str(path), "ok", n, message.format(k + 1), len(crops), *(int(v) for v in box))
-            )
+            rows.append((name, "ok", n, message.format(k + 1), len(crops), *(int(v) for v in box)))
             crops.append(crop_face(image, box, margin=margin, size=size))
     table = pd.DataFrame(rows, columns=CROP_COLUMNS).astype(
         {c: "int64" for c in CROP_COLUMNS[4:] + ["n_faces"]}

@@ -1,4 +1,3 @@
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -25,17 +24,14 @@ if lost:
 classifier = load_face_classifier(snakemake.input.model)
 crop_dir = Path(snakemake.output.crops)
 crop_dir.mkdir(parents=True, exist_ok=True)
-with tempfile.TemporaryDirectory(prefix="idia-faces-") as tmp:
-    paths = []
-    for key in sorted(samples):
-        path = Path(tmp) / f"{key}.jpg"
-        path.write_bytes(samples[key].get("jpg", b""))
-        paths.append(str(path))
-    crops, table = face_crops(
-        paths, size=classifier.size, largest_only=False, **snakemake.params.haar
-    )
-table["key"] = table["path"].map(lambda p: Path(p).stem)
-table = table.drop(columns="path")
+# the retrieved images are decoded straight from the shard's bytes, keyed by their sample key
+crops, table = face_crops(
+    [(key, samples[key].get("jpg", b"")) for key in sorted(samples)],
+    size=classifier.size,
+    largest_only=False,
+    **snakemake.params.haar,
+)
+table = table.rename(columns={"path": "key"})
 predicted = np.full(len(table), None, object)
 confidence = np.full(len(table), np.nan)
 has_crop = (table["crop_index"] >= 0).to_numpy()
