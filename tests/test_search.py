@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -68,13 +69,12 @@ def _rows(tmp_path, captions, names, match="word"):
 
 
 @pytest.mark.parametrize("text", AWKWARD)
-def test_python_normalize_and_tokenize_agree_with_duckdb(text):
+def test_python_tokenize_agrees_with_duckdb(text):
+    # The captions' searched text: the tokens between single spaces, nothing else.
     con = duckdb.connect()
-    norm, tokens = con.execute(
-        f"SELECT {search._normalize_sql('$t')}, {search._tokens_sql('$t')}", {"t": text}
-    ).fetchone()
-    assert normalize(text) == norm
-    assert tokenize(text) == tokens
+    (spaced,) = con.execute(f"SELECT {search._spaced_sql('$t')}", {"t": text}).fetchone()
+    assert spaced.strip(" ") == " ".join(tokenize(text))
+    assert "  " not in spaced
 
 
 def test_tokens_split_punctuation():
@@ -172,6 +172,37 @@ def test_row_numbers_stable_across_row_groups(tmp_path):
     pq.write_table(pa.table({"caption": caps}), path, row_group_size=64)
     hits = search_shard(path, _names("Ann Lee"), threads=2)
     assert hits["row"].tolist() == list(range(0, 1000, 7))
+
+
+def test_no_match_across_two_captions(tmp_path):
+    # Captions lie back to back in each batch's buffer: "…Ann" + "Lee…" must not read as "AnnLee".
+    caps = ["Mary Ann", "Lee was here", "AnnLee", "Mary", "Ann Lee"]
+    assert _rows(tmp_path, caps, ["AnnLee"], match="paper") == {"AnnLee": [2]}
+    assert _rows(tmp_path, caps, ["Ann Lee"]) == {"Ann Lee": [4]}
+
+
+@pytest.mark.parametrize("match", ["word", "paper"])
+def test_batches_and_threads_do_not_change_hits(tmp_path, match):
+    rng = np.random.default_rng(0)
+    words = ["Zoé", "Müller", "Ann", "Lee", "O'Brien", "東京", "the", "and", "—", "Ann-Lee"]
+    caps = [" ".join(rng.choice(words, rng.integers(0, 9))) for _ in range(3000)]
+    caps[17] = None
+    path = tmp_path / "mixed.parquet"
+    pq.write_table(pa.table({"caption": pa.array(caps, pa.string())}), path, row_group_size=500)
+    names = _names("Zoé Müller", "Ann Lee", "Ann", "O'Brien", "東京", "Lee O'Brien")
+    whole = search_shard(path, names, match=match, batch_rows=10_000)
+    assert len(whole) > 1000
+    for batch_rows, threads in ((1, 1), (7, 2), (333, 2)):
+        got = search_shard(path, names, match=match, batch_rows=batch_rows, threads=threads)
+        pd.testing.assert_frame_equal(got, whole)
+    # The same pairs as a plain Python check of every caption.
+    for pid, name in zip(names["person_id"], names["name"]):
+        if match == "paper":
+            want = [i for i, c in enumerate(caps) if c is not None and name in c]
+        else:
+            key = " " + " ".join(tokenize(name)) + " "
+            want = [i for i, c in enumerate(caps) if c and key in " " + " ".join(tokenize(c)) + " "]
+        assert whole.loc[whole["person_id"] == pid, "row"].tolist() == want, name
 
 
 def test_missing_caption_column_names_file_and_columns(tmp_path):
