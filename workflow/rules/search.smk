@@ -1,4 +1,4 @@
-# Caption search with DuckDB: per shard, then gathered into counts, membership and bins.
+# Caption search (DuckDB reads, an Aho-Corasick automaton matches): per shard, then gathered into counts, membership and bins.
 
 
 rule search_shard:
