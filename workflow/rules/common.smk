@@ -180,7 +180,7 @@ def model_params(wildcards):
     return model_spec(wildcards.model)
 
 
-def arch_config(wildcards):
+def arch_config_file(wildcards):
     """The project's own architecture config; none for an open_clip built-in (e.g. RN50)."""
     arch = MODELS[wildcards.model]["arch"]
     local = (

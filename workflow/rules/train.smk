@@ -5,7 +5,7 @@
 rule train_clip:
     input:
         unpack(training_inputs),
-        arch=arch_config,
+        arch=arch_config_file,
         code=package("trainer", "compat", "models"),
     output:
         weights=f"{RESULTS}/models/{{model}}/open_clip_model.safetensors",
