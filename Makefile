@@ -7,7 +7,7 @@ STAMP := $(VENV)/.idia-installed
 CORES ?= all
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install run report test lint clean
+.PHONY: install run report test lint bench-search clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks
 	$(BIN)/snakemake --lint
+
+# The caption-search benchmark; ripgrep comes from the distribution's packages (root needed).
+# Arguments go through BENCH_ARGS, e.g. BENCH_ARGS="--captions 200000 --names 500 --skip-loop".
+bench-search: $(STAMP)
+	command -v rg >/dev/null || apt-get install -y ripgrep || echo "no ripgrep: the benchmark skips it"
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_search.py $(BENCH_ARGS)
 
 clean:
 	rm -rf results logs .snakemake
