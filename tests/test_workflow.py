@@ -287,6 +287,19 @@ def test_track_c_filters_draws_a_cohort_and_injects_exact_counts(tiny_run: Path)
         for s in ("part-00000", "part-00001")
     )
     assert len(emb) == len(meta) == downloaded == 20 + 2 * 2 + 2 * 2
+    # embedded 5 images at a time (retrieval.chunk): the same vectors as one pass over the shard
+    from idia.attack import encode_photos
+    from idia.models import load_clip
+
+    clip = load_clip(model_dir=results / "models/tiny", device="cpu")
+    tar = results / "base/download/part-00000/00000.tar"
+    samples = read_shard(tar)
+    whole = encode_photos(
+        clip.model, clip.preprocess, [(k, p["jpg"]) for k, p in samples], progress=False
+    )
+    part = (meta["shard"] == "part-00000").to_numpy()
+    assert meta.loc[part, "key"].tolist() == [k for k, _ in samples]
+    np.testing.assert_allclose(emb[part], whole, atol=1e-5)
     index = json.loads((results / "retrieval/index/index.json").read_text())
     assert index["vectors"] == downloaded and index["factory"] == "Flat"
     # face filter: a decision with a reason for every identity, scored against the planted truth

@@ -24,6 +24,7 @@ rule embed_base_shard:
     params:
         model=lambda wildcards: model_spec(retrieval_model()),
         batch_size=INJECTION["retrieval"].get("batch_size", 256) if INJECTION else 256,
+        chunk=INJECTION["retrieval"].get("chunk", 4096) if INJECTION else 4096,
         device=config["attack"].get("device", "auto"),
     script:
         "../scripts/embed_shard.py"
