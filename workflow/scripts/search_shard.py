@@ -1,3 +1,5 @@
+import time
+
 import pandas as pd
 
 from idia.search import search_shard, write_hits
@@ -5,6 +7,7 @@ from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 names = pd.read_parquet(snakemake.input.identities, columns=["person_id", "name"])
+start = time.perf_counter()
 hits = search_shard(
     snakemake.input.captions,
     names,
@@ -14,8 +17,11 @@ hits = search_shard(
     shard=snakemake.wildcards.shard,
 )
 write_hits(hits, snakemake.output[0])
+seconds = time.perf_counter() - start
+captions = hits.attrs["captions"]
 print(
-    f"{snakemake.wildcards.shard}: {len(hits)} name hits "
-    f"for {hits['person_id'].nunique()} of {len(names)} identities"
+    f"{snakemake.wildcards.shard}: {len(hits)} name hits for {hits['person_id'].nunique()} of "
+    f"{len(names)} identities in {captions:,} captions ({seconds:.1f} s, "
+    f"{captions / max(seconds, 1e-9):,.0f} captions/s on {snakemake.threads} thread(s))"
 )
 finish(snakemake)
