@@ -304,8 +304,7 @@ def run_list(args, work: Path, all_names: pd.DataFrame, truth: np.ndarray, k: in
         )
         note = f"{base:.0f} MB of it: Python + imports"
         rows.append((f"idia search_shard (word, {threads} thr)", t, threads, rss, note))
-        if threads == args.threads[0]:
-            t_ours, rss_ours = t, rss
+    t_ours, rss_ours = rows[0][1], rows[0][3]  # the first thread count is the 1.0
 
     if not args.skip_loop:
         sample = min(args.paper_sample, args.captions)

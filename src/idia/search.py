@@ -304,14 +304,13 @@ def search_shard(
     finally:
         con.close()
     ids = names["person_id"].to_numpy()
-    # Distinct (person, row) pairs, ordered by person_id, then row.
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[pd.Series(ids).argsort(kind="stable").to_numpy()] = np.arange(len(ids))
-    order = np.lexsort((row, rank[person]))
-    person, row = person[order], row[order]
-    keep = np.ones(len(row), dtype=bool)
-    keep[1:] = (person[1:] != person[:-1]) | (row[1:] != row[:-1])
-    hits = pd.DataFrame({"person_id": ids[person[keep]], "row": row[keep]})
+    by_id = pd.Series(ids).argsort(kind="stable").to_numpy()  # persons in person_id order
+    rank = np.empty_like(by_id)
+    rank[by_id] = np.arange(len(by_id))
+    # Distinct (person, row) pairs as one sorted integer each: ordered by person_id, then row.
+    width = max(total, 1)
+    pairs = np.unique(rank[person] * width + row)
+    hits = pd.DataFrame({"person_id": ids[by_id[pairs // width]], "row": pairs % width})
     hits.insert(1, "shard", shard or path.stem)
     hits = hits[HIT_COLUMNS]
     hits.attrs.update(captions=int(total), null_captions=int(nulls), match=match)

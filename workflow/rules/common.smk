@@ -237,6 +237,13 @@ def figure_targets():
     return targets
 
 
+def injection_setting(section, key):
+    """`injection.<section>.<key>` as a params/resources function: read when a track C job is
+    built (the schema fills in defaults), so a config without `injection:` still parses.
+    """
+    return lambda wildcards: INJECTION[section][key]
+
+
 def base_shard_ids():
     if not INJECTION:
         return []

@@ -21,9 +21,7 @@ rule face_classifier:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=lambda wildcards: (
-            INJECTION["face_classifier"].get("gpus", 0) if INJECTION else 0
-        ),
+        gpu=injection_setting("face_classifier", "gpus"),
     params:
         classifier=canonical(INJECTION["face_classifier"]) if INJECTION else {},
         haar=canonical(config["haar"]),

@@ -23,8 +23,8 @@ rule embed_base_shard:
         runtime=120,
     params:
         model=lambda wildcards: model_spec(retrieval_model()),
-        batch_size=INJECTION["retrieval"].get("batch_size", 256) if INJECTION else 256,
-        chunk=INJECTION["retrieval"].get("chunk", 4096) if INJECTION else 4096,
+        batch_size=injection_setting("retrieval", "batch_size"),
+        chunk=injection_setting("retrieval", "chunk"),
         device=config["attack"].get("device", "auto"),
     script:
         "../scripts/embed_shard.py"
@@ -56,8 +56,8 @@ rule build_index:
         runtime=120,
     params:
         parts=base_shard_ids(),
-        kind=INJECTION["retrieval"].get("index", "auto") if INJECTION else "auto",
-        seed=INJECTION["retrieval"].get("seed", 0) if INJECTION else 0,
+        kind=injection_setting("retrieval", "index"),
+        seed=injection_setting("retrieval", "seed"),
     script:
         "../scripts/build_index.py"
 
@@ -84,7 +84,7 @@ rule retrieve:
         runtime=30,
     params:
         parts=base_shard_ids(),
-        k=INJECTION["retrieval"]["k"] if INJECTION else 0,
-        nprobe=INJECTION["retrieval"].get("nprobe", 16) if INJECTION else 0,
+        k=injection_setting("retrieval", "k"),
+        nprobe=injection_setting("retrieval", "nprobe"),
     script:
         "../scripts/retrieve.py"

@@ -1,4 +1,5 @@
-# Caption search (DuckDB reads, an Aho-Corasick automaton matches): per shard, then gathered into counts, membership and bins.
+# Caption search (DuckDB reads the captions, an Aho-Corasick automaton matches the names): per
+# shard, then gathered into counts, membership and bins.
 
 
 rule search_shard:
