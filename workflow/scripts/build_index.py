@@ -1,7 +1,6 @@
 from pathlib import Path
 
 from idia.retrieval import build_index, index_spec, read_embeddings, write_index
-
 from idia.smk import finish, log_to, write_json
 
 log_to(snakemake.log[0])

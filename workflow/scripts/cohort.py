@@ -1,6 +1,6 @@
 import pandas as pd
-from idia.cohort import cohort_summary, select_cohort
 
+from idia.cohort import cohort_summary, select_cohort
 from idia.identities import read_identities
 from idia.smk import finish, log_to
 
