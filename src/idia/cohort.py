@@ -75,8 +75,8 @@ def _augment(
     """Move round-ups along one alternating path so that a short row gains one and a short
     column gains one (Ford–Fulkerson on the bipartite graph rows × columns)."""
     rows, cols = up.shape
-    came_from_col = {g: None for g in range(rows) if row_need[g] > 0}  # row -> column
-    came_from_row = {}  # column -> row
+    came_from_col: dict[int, int | None] = {g: None for g in range(rows) if row_need[g] > 0}
+    came_from_row: dict[int, int] = {}  # column -> row
     queue = deque(came_from_col)
     while queue:
         g = queue.popleft()
@@ -86,12 +86,13 @@ def _augment(
             came_from_row[c] = g
             if col_need[c] > 0:
                 col_need[c] -= 1
-                while c is not None:  # round up (g, c), round down (g, where g came from)
-                    g = came_from_row[c]
-                    up[g, c] = True
-                    c = came_from_col[g]
-                    if c is not None:
-                        up[g, c] = False
+                step: int | None = c
+                while step is not None:  # round up (g, step), round down (g, where g came from)
+                    g = came_from_row[step]
+                    up[g, step] = True
+                    step = came_from_col[g]
+                    if step is not None:
+                        up[g, step] = False
                 row_need[g] -= 1
                 return
             for g2 in range(rows):

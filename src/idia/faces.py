@@ -74,6 +74,7 @@ def _source_name(source) -> str:
 def read_rgb(source) -> np.ndarray:
     """An image as RGB uint8, from a file path or a ``(name, encoded bytes)`` pair (e.g. a sample
     of a tar shard); raises ValueError naming it if it does not decode."""
+    data: np.ndarray | None
     if isinstance(source, tuple):
         data = np.frombuffer(source[1], dtype=np.uint8)
     else:
@@ -412,8 +413,8 @@ def train_face_classifier(
         model = _build_model(arch, len(classes)).to(device)
         batch = min(batch_size, len(train_idx))
         data = _CropDataset(crops[train_idx], targets[train_idx], classifier_transforms(size, True))
-        loader = DataLoader(
-            data,
+        loader: DataLoader = DataLoader(
+            data,  # type: ignore[arg-type]  # map-style: any object with __getitem__ and __len__
             batch_size=batch,
             shuffle=True,
             # a last batch of one sample breaks BatchNorm on a 1x1 feature map

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -215,7 +216,7 @@ def _open_part(root: Path, part: str) -> tuple[np.ndarray, Path, Path]:
     return emb, emb_path, meta_path
 
 
-def _read_parts(root: Path, parts: Sequence[str] | None) -> tuple[list, pd.DataFrame]:
+def _read_parts(root: str | Path, parts: Sequence[str] | None) -> tuple[list, pd.DataFrame]:
     """Every requested part opened (memory-mapped, checked) and the joined metadata."""
     root = Path(root)
     if not root.is_dir():
@@ -362,11 +363,12 @@ def _train(
     index: faiss.Index, x: np.ndarray, *, seed: int, train_size: int | None, gpu: bool
 ) -> None:
     # IVF is the only structure of index_spec's that needs training.
-    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    # Any: faiss' stubs type the downcast as a plain Index, without the IVF attributes
+    ivf: Any = faiss.downcast_index(faiss.extract_index_ivf(index))
     if isinstance(ivf, faiss.IndexIVFPQ):
         # Polysemous codes serve Hamming pre-filtering, which search never uses, and their
         # training takes ten times as long as the rest.
-        ivf.do_polysemous_training = False
+        ivf.do_polysemous_training = False  # type: ignore[attr-defined]  # not in the stub
     size = max(POINTS_PER_CENTROID * ivf.nlist, PQ_TRAIN) if train_size is None else train_size
     if size < 1:
         raise ValueError(f"train_size must be >= 1 (or None), got {train_size}")
@@ -485,7 +487,8 @@ def search(
         if nprobe < 1:
             raise ValueError(f"nprobe must be >= 1, got {nprobe}")
         if faiss.try_extract_index_ivf(index) is not None:
-            params = faiss.SearchParametersIVF(nprobe=int(nprobe))
+            # faiss' stubs lack the keyword constructor its Python wrapper adds
+            params = faiss.SearchParametersIVF(nprobe=int(nprobe))  # type: ignore[call-arg]
     scores, ids = index.search(q, min(int(k), index.ntotal), params=params)
     ids = ids.astype(np.int64, copy=False)
     scores[ids < 0] = -np.inf

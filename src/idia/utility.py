@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -253,10 +254,6 @@ def recall_at(
 # --------------------------------------------------------------------------------------------
 
 
-def _is_empty(x) -> bool:
-    return x is None or len(x) == 0
-
-
 def evaluate_utility(
     clip: Clip,
     *,
@@ -289,7 +286,7 @@ def evaluate_utility(
         "notes": [],
     }
     notes: list[str] = out["notes"]
-    common = {"device": clip.device, "precision": precision, "progress": progress}
+    common: dict[str, Any] = {"device": clip.device, "precision": precision, "progress": progress}
 
     def texts(names: list[str], prompt_templates: list[str]) -> np.ndarray:
         return encode_prompts(
@@ -302,10 +299,10 @@ def evaluate_utility(
             num_workers=num_workers, **common,
         )  # fmt: skip
 
-    if _is_empty(eval_paths):
+    if eval_paths is None or len(eval_paths) == 0:
         notes.append("zero-shot skipped: no labelled evaluation images")
     else:
-        if eval_labels is None or _is_empty(classnames):
+        if eval_labels is None or classnames is None or len(classnames) == 0:
             raise ValueError(
                 "zero-shot evaluation images were given without labels or class names; pass "
                 "eval_labels and classnames (e.g. from read_image_folder)"
@@ -323,7 +320,7 @@ def evaluate_utility(
         if acc["top5"] is None:
             notes.append(f"zero-shot top-5 undefined: only {acc['n_classes']} classes")
 
-    if _is_empty(pair_paths):
+    if pair_paths is None or len(pair_paths) == 0:
         notes.append("image-to-text retrieval skipped: no held-out image-caption pairs")
     else:
         if pair_captions is None or len(pair_captions) != len(pair_paths):
