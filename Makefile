@@ -7,7 +7,7 @@ STAMP := $(VENV)/.idia-installed
 CORES ?= all
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install run report test lint bench-search clean
+.PHONY: install run report test test-fast lint bench-search clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,12 +24,21 @@ run: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
+# Every tier: unit tests, the end-to-end runs of the tiny workflow (marker e2e) and the browser
+# tests (marker browser). CI runs this.
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The unit tier only, for development (under 2 minutes on 2 cores).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not browser"
+
+# ruff, Snakemake's linter, snakefmt and mypy on src/ (configured in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks
 	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check workflow Snakefile
+	$(BIN)/mypy
 
 # The caption-search benchmark; ripgrep comes from the distribution's packages (root needed).
 # Arguments go through BENCH_ARGS, e.g. BENCH_ARGS="--captions 200000 --names 500 --skip-loop".

@@ -7,6 +7,16 @@ from pathlib import Path
 import pytest
 
 ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
+# Fixtures that run the whole workflow: a test using one is end to end wherever it lives.
+E2E_FIXTURES = frozenset({"tiny_run"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a workflow run ``e2e``, so `make test-fast` never pays for one
+    even when a new test forgets the marker."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,9 @@ import pytest
 import yaml
 from PIL import Image
 
+# Every test here runs Snakemake on the tiny world: the end-to-end tier (`make test-fast` skips it).
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 TINY = ROOT / "tests/config/tiny.yaml"
