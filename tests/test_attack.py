@@ -480,3 +480,92 @@ def test_scores_long_round_trips_with_sweep():
     df = scores_long(scores, ["a", "b", "c"], [1, 4])
     assert isinstance(df, pd.DataFrame)
     assert df.groupby("person_id")["score"].sum().to_dict() == {"a": 12, "b": 0, "c": 12}
+
+
+# ---------------------------------------------------------------------------------------------
+# Large candidate pools: chunked similarities against the whole similarity tensor
+# ---------------------------------------------------------------------------------------------
+
+
+def _reference_predict(img: np.ndarray, txt: np.ndarray, true: np.ndarray) -> dict:
+    """The definition, on the whole [P, T, C] similarity tensor at once (float64)."""
+    sims = np.einsum("pd,tcd->ptc", img.astype(np.float64), txt.astype(np.float64))
+    s_true = np.take_along_axis(sims, true[:, None, None], axis=2)
+    before = np.arange(txt.shape[1])[None, None, :] < true[:, None, None]
+    rank = ((sims > s_true) | ((sims == s_true) & before)).sum(axis=2)
+    others = sims.copy()
+    np.put_along_axis(others, true[:, None, None], -np.inf, axis=2)
+    return {"pred": sims.argmax(axis=2), "rank": rank, "margin": s_true[..., 0] - others.max(2)}
+
+
+def _tied_pool(n_photos=23, n_templates=3, n_cands=37, dim=4, seed=3):
+    """Small-integer embeddings: every dot product is exact in float32, so ties are real.
+
+    Each photo's true name has a copy (equal vector, hence equal similarity) both before and
+    after it in the pool, and candidates 0 and n_cands - 1 are copies of each other, so ties
+    straddle every chunk boundary the tests choose.
+    """
+    rng = np.random.default_rng(seed)
+    img = rng.integers(-2, 3, (n_photos, dim)).astype(np.float32)
+    txt = rng.integers(-2, 3, (n_templates, n_cands, dim)).astype(np.float32)
+    true = rng.integers(1, n_cands - 1, n_photos)
+    true[:4] = [1, 5, 6, n_cands - 2]
+    txt[:, 0] = txt[:, n_cands - 1]
+    for t in set(true.tolist()):
+        txt[:, t - 1] = txt[:, t]  # a tie placed before the true name: it wins the argmax
+    img[5] = 0.0  # a photo equally similar to every candidate
+    return img, txt, true
+
+
+@pytest.mark.parametrize("chunk_elems", [1, 12, 13, 60, 3 * 4 * 7, 3 * 37 * 5, 1 << 24])
+def test_predict_chunks_match_the_whole_tensor_with_ties(chunk_elems):
+    img, txt, true = _tied_pool()
+    n_t, n_c, dim = txt.shape
+    # c_step = chunk_elems // (T * D) names: 1 (every template's candidates split name by name),
+    # 5, 7 (boundaries inside the tied pairs), 37 (one chunk); photos split as well
+    whole = predict(img, txt, true, chunk_elems=1 << 30)
+    ref = _reference_predict(img, txt, true)
+    out = predict(img, txt, true, chunk_elems=chunk_elems)
+    for key in ("pred", "rank"):
+        np.testing.assert_array_equal(out[key], whole[key])
+        np.testing.assert_array_equal(out[key], ref[key])
+    np.testing.assert_array_equal(out["margin"], whole["margin"])
+    np.testing.assert_allclose(out["margin"], ref["margin"])
+    assert ((out["rank"] == 0) == (out["pred"] == true[:, None])).all()
+    # the planted ties took effect: the copy before the true name wins, with margin exactly 0
+    assert (out["pred"] != true[:, None]).any() and (out["margin"] == 0).any()
+    assert (out["pred"][5] == 0).all() and (out["rank"][5] == true[5]).all()
+
+
+def test_predict_chunked_random_pool_and_memory_map(tmp_path):
+    rng = np.random.default_rng(11)
+    img = rng.normal(size=(40, 16)).astype(np.float32)
+    txt = rng.normal(size=(21, 301, 16)).astype(np.float32)
+    txt /= np.linalg.norm(txt, axis=-1, keepdims=True)
+    true = rng.integers(0, 301, 40)
+    txt[:, true[0]] = img[0] / np.linalg.norm(img[0])  # one photo the model knows
+    path = tmp_path / "text_emb.npy"
+    np.save(path, txt)
+    mapped = np.load(path, mmap_mode="r")
+    whole = predict(img, txt, true, chunk_elems=1 << 30)
+    # 21 * 16 * 10 elements: chunks of 10 names (301 is not a multiple), 1 photo at a time
+    out = predict(img, mapped, true, chunk_elems=21 * 16 * 10)
+    for key in ("pred", "rank"):
+        np.testing.assert_array_equal(out[key], whole[key])
+    np.testing.assert_allclose(out["margin"], whole["margin"], rtol=1e-6, atol=1e-6)
+    ref = _reference_predict(img, txt, true)
+    np.testing.assert_array_equal(out["pred"], ref["pred"])
+    np.testing.assert_allclose(out["margin"], ref["margin"], atol=1e-5)
+    assert (out["rank"][0] == 0).all() and (out["rank"][1:] > 0).any()
+
+
+def test_encode_prompts_to_a_file_equals_in_memory(tmp_path):
+    model, tok = FakeModel(), FakeTokenizer()
+    names = [f"Name{i} Last{i}" for i in range(11)]
+    templates = ["{}", "actor {}", "{} in a suit"]
+    in_memory = encode_prompts(model, tok, names, templates, batch_size=4, progress=False)
+    path = tmp_path / "text_emb.npy"
+    mapped = encode_prompts(model, tok, names, templates, batch_size=4, progress=False, out=path)
+    assert isinstance(mapped, np.memmap) and mapped.shape == (3, 11, 6)
+    np.testing.assert_array_equal(np.asarray(mapped), in_memory)
+    np.testing.assert_array_equal(np.load(path), in_memory)

@@ -109,11 +109,16 @@ def encode_prompts(
     device: str | torch.device = "cpu",
     precision: str = "fp32",
     progress: bool = True,
+    out: str | os.PathLike | None = None,
 ) -> np.ndarray:
     """L2-normalized text embeddings ``[T, C, D]`` of every template filled with every name.
 
     Each of the ``T * C`` prompts goes through the text encoder exactly once. The model must
-    already sit on ``device``; only the tokens are moved there.
+    already sit on ``device``; only the tokens are moved there. Prompts are built batch by batch
+    and each batch's vectors are written into one preallocated array, so memory holds one batch
+    of prompts and one copy of the result; with ``out`` (a ``.npy`` path) the result is written
+    straight into that file as a memory map and returned as one (read-only), so a pool of 10^5
+    names × 21 templates never needs the whole array in memory.
     """
     names = list(names)
     templates = list(templates)
@@ -130,15 +135,28 @@ def encode_prompts(
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    prompts = [_fill(t, n) for t in templates for n in names]
-    starts = range(0, len(prompts), batch_size)
-    chunks: list[np.ndarray] = []
+    n_names, n_prompts = len(names), len(templates) * len(names)
+    starts = range(0, n_prompts, batch_size)
+    emb = flat = None
     with torch.inference_mode(), _autocast(device, precision):
         for s in _progress(starts, enabled=progress, total=len(starts), desc="prompts"):
-            tokens = tokenizer(prompts[s : s + batch_size]).to(device)
-            chunks.append(_normalize(model.encode_text(tokens)))
-    emb = np.concatenate(chunks, axis=0)
-    return emb.reshape(len(templates), len(names), emb.shape[-1])
+            stop = min(n_prompts, s + batch_size)
+            batch = [_fill(templates[i // n_names], names[i % n_names]) for i in range(s, stop)]
+            vecs = _normalize(model.encode_text(tokenizer(batch).to(device)))
+            if emb is None:  # the width D is known after the first batch
+                shape = (len(templates), n_names, vecs.shape[-1])
+                emb = (
+                    np.empty(shape, np.float32)
+                    if out is None
+                    else np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=shape)
+                )
+                flat = emb.reshape(n_prompts, shape[-1])  # a view: prompt i is [i // C, i % C]
+            flat[s:stop] = vecs
+    if out is None:
+        return emb
+    emb.flush()
+    del emb, flat
+    return np.load(out, mmap_mode="r")
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -230,31 +248,62 @@ def encode_photos(
 # --------------------------------------------------------------------------------------------
 
 
+def _text_chunk(text_emb: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Candidates ``start:stop`` of ``[T, C, D]`` text embeddings as a float32 array in memory.
+
+    ``text_emb`` may be a read-only memory map (``np.load(..., mmap_mode="r")``): only this
+    slice is read from disk.
+    """
+    return np.ascontiguousarray(text_emb[:, start:stop], dtype=np.float32)
+
+
+def _true_similarity(
+    img: torch.Tensor, text_emb: np.ndarray, true_idx: np.ndarray, step: int, device
+) -> torch.Tensor:
+    """cos(photo, its true name's prompt) ``[P, T]``, gathering only the true names' vectors."""
+    n_photos = img.shape[0]
+    out = torch.empty((n_photos, text_emb.shape[0]), dtype=torch.float32, device=device)
+    for s in range(0, n_photos, step):
+        vecs = np.ascontiguousarray(text_emb[:, true_idx[s : s + step]], dtype=np.float32)
+        vecs_t = torch.from_numpy(vecs).to(device)  # [T, p, D]
+        out[s : s + step] = torch.einsum("pd,tpd->pt", img[s : s + step], vecs_t)
+    return out
+
+
 def predict(
     image_emb: np.ndarray,
     text_emb: np.ndarray,
     true_idx: np.ndarray,
     *,
     chunk_elems: int = 1 << 24,
+    device: str | torch.device = "cpu",
 ) -> dict[str, np.ndarray]:
     """Per photo and template: predicted name, rank of the true name, and similarity margin.
 
     ``pred`` is the argmax over candidates (first index on ties, like ``torch.argmax``);
-    ``rank`` counts the candidates placed above the true name under the same tie rule, so
+    ``rank`` counts the other candidates placed above the true name under the same tie rule, so
     ``rank == 0`` exactly when ``pred == true``; ``margin`` is cos(true) minus the largest
     cos(other) (> 0 means the true name wins outright). The logit scale does not change any of
-    these, so it is left out. Photos are processed in chunks of at most ``chunk_elems``
-    similarities to bound memory.
+    these, so it is left out.
+
+    Memory is bounded whatever the pool size (10^5 names × 21 templates = 2.1M prompts): the
+    candidates are read in chunks of at most ``chunk_elems // (T * D)`` names (``text_emb`` may
+    be a memory map, so the whole ``[T, C, D]`` array never sits in memory), each chunk is
+    compared with at most ``chunk_elems // (T * chunk)`` photos at a time, and only a running
+    argmax, rank count and runner-up per (photo, template) are kept. The true name's similarity
+    is computed once per photo and used for it in every chunk, so the three outputs agree
+    exactly and do not depend on the chunk sizes. ``device`` is where the similarities are
+    computed (``"cuda"`` on a GPU machine).
     """
     img = np.asarray(image_emb, dtype=np.float32)
-    txt = np.asarray(text_emb, dtype=np.float32)
+    txt = text_emb if isinstance(text_emb, np.ndarray) else np.asarray(text_emb, np.float32)
     true_idx = np.asarray(true_idx)
     if img.ndim != 2 or txt.ndim != 3 or img.shape[1] != txt.shape[2]:
         raise ValueError(
             f"expected image_emb [P, D] and text_emb [T, C, D] with equal D, "
             f"got {img.shape} and {txt.shape}"
         )
-    n_photos, _ = img.shape
+    n_photos, dim = img.shape
     n_templates, n_cands, _ = txt.shape
     if true_idx.shape != (n_photos,):
         raise ValueError(f"true_idx must have shape ({n_photos},), got {true_idx.shape}")
@@ -262,24 +311,52 @@ def predict(
         raise ValueError(f"true_idx must index the {n_cands} candidate names (0..{n_cands - 1})")
     if n_cands < 2:
         raise ValueError("predict needs at least two candidate names")
+    if chunk_elems < 1:
+        raise ValueError(f"chunk_elems must be >= 1, got {chunk_elems}")
     true_idx = true_idx.astype(np.int64)
-    flat = txt.reshape(n_templates * n_cands, -1).T  # [D, T*C]
-    pred = np.empty((n_photos, n_templates), np.int32)
-    rank = np.empty((n_photos, n_templates), np.int32)
-    margin = np.empty((n_photos, n_templates), np.float32)
-    step = max(1, chunk_elems // (n_templates * n_cands))
-    cand = np.arange(n_cands)
-    for s in range(0, n_photos, step):
-        sim = (img[s : s + step] @ flat).reshape(-1, n_templates, n_cands)  # [p, T, C]
-        t_idx = true_idx[s : s + step]
-        s_true = np.take_along_axis(sim, t_idx[:, None, None], axis=2)  # [p, T, 1]
-        pred[s : s + step] = sim.argmax(axis=2)
-        before = cand[None, None, :] < t_idx[:, None, None]
-        above = (sim > s_true) | ((sim == s_true) & before)
-        rank[s : s + step] = above.sum(axis=2)
-        np.put_along_axis(sim, t_idx[:, None, None], -np.inf, axis=2)
-        margin[s : s + step] = s_true[..., 0] - sim.max(axis=2)
-    return {"pred": pred, "rank": rank, "margin": margin}
+    dev = torch.device(device)
+    c_step = max(1, min(n_cands, chunk_elems // (n_templates * dim)))
+    p_step = max(1, chunk_elems // (n_templates * c_step))
+    with torch.inference_mode():
+        img_t = torch.from_numpy(img).to(dev)
+        true_t = torch.from_numpy(true_idx).to(dev)
+        s_true = _true_similarity(
+            img_t, txt, true_idx, max(1, chunk_elems // (n_templates * dim)), dev
+        )
+        best = torch.full((n_photos, n_templates), -torch.inf, device=dev)
+        pred = torch.zeros((n_photos, n_templates), dtype=torch.int64, device=dev)
+        rank = torch.zeros((n_photos, n_templates), dtype=torch.int64, device=dev)
+        other = torch.full((n_photos, n_templates), -torch.inf, device=dev)
+        t_all = torch.arange(n_templates, device=dev)[None, :]
+        for c0 in range(0, n_cands, c_step):
+            c1 = min(n_cands, c0 + c_step)
+            chunk = torch.from_numpy(_text_chunk(txt, c0, c1)).to(dev)
+            flat = chunk.reshape(n_templates * (c1 - c0), dim).T  # [D, T*c]
+            cand = torch.arange(c0, c1, device=dev)
+            for s in range(0, n_photos, p_step):
+                e = min(n_photos, s + p_step)
+                sim = (img_t[s:e] @ flat).view(e - s, n_templates, c1 - c0)  # [p, T, c]
+                t_idx, st = true_t[s:e], s_true[s:e]
+                local = t_idx - c0
+                rows = torch.nonzero((local >= 0) & (local < c1 - c0)).squeeze(1)
+                at_true = (rows[:, None], t_all, local[rows][:, None])
+                sim[at_true] = st[rows]  # the true name's similarity is the same in every chunk
+                top, arg = sim.max(dim=2)
+                better = top > best[s:e]  # strict: on a tie the earlier chunk's index stays
+                best[s:e] = torch.where(better, top, best[s:e])
+                pred[s:e] = torch.where(better, arg + c0, pred[s:e])
+                ahead = (sim > st[..., None]) | (
+                    (sim == st[..., None]) & (cand[None, None, :] < t_idx[:, None, None])
+                )
+                rank[s:e] += ahead.sum(dim=2)
+                sim[at_true] = -torch.inf
+                other[s:e] = torch.maximum(other[s:e], sim.amax(dim=2))
+        margin = s_true - other
+    return {
+        "pred": pred.cpu().numpy().astype(np.int32),
+        "rank": rank.cpu().numpy().astype(np.int32),
+        "margin": margin.cpu().numpy().astype(np.float32),
+    }
 
 
 # --------------------------------------------------------------------------------------------
