@@ -1,4 +1,3 @@
-import numpy as np
 import pandas as pd
 import torch
 
@@ -19,7 +18,7 @@ emb = encode_prompts(
     templates,
     batch_size=snakemake.params.batch_size,
     device=clip.device,
+    out=snakemake.output[0],  # written in place: a 10^5-name pool never sits in memory
 )
-np.save(snakemake.output[0], emb)
 print(f"{clip.name}: encoded {len(templates)} x {len(names)} prompts -> {emb.shape}")
 finish(snakemake)
