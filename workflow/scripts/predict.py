@@ -1,11 +1,14 @@
 import numpy as np
 import pandas as pd
+import torch
 
 from idia.attack import predict
+from idia.models import pick_device
 from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
-text = np.load(snakemake.input.text)
+torch.set_num_threads(snakemake.threads)
+text = np.load(snakemake.input.text, mmap_mode="r")  # read chunk by chunk by predict
 image = np.load(snakemake.input.image)
 photos = pd.read_parquet(snakemake.input.photos)
 candidates = pd.read_parquet(snakemake.input.candidates)
@@ -14,7 +17,13 @@ missing = sorted(set(photos["person_id"]) - set(index_of))
 if missing:
     raise ValueError(f"identities missing from the candidate pool: {missing}; rerun candidate_pool")
 true_idx = photos["person_id"].map(index_of).to_numpy(np.int64)
-out = predict(image, text, true_idx)
+out = predict(
+    image,
+    text,
+    true_idx,
+    chunk_elems=snakemake.params.get("chunk_elems", 1 << 24),
+    device=pick_device(snakemake.params.get("device", "cpu")),
+)
 np.savez_compressed(
     snakemake.output[0],
     pred=out["pred"],
