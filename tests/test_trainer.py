@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from idia.trainer import (
     arch_config,
+    checkpoint_epoch,
     export_checkpoint,
+    final_checkpoint,
     launcher,
     model_arg,
+    prepare_resume,
+    remove_checkpoints,
+    run_id,
+    run_training,
     trainer_args,
 )
 
@@ -77,3 +88,125 @@ def test_export_writes_a_loadable_local_dir_model(tmp_path, model_dir):
     assert all(torch.equal(exported[k], weights[k]) for k in weights)
     clip = load_clip(model_dir=out, device="cpu")
     assert clip.model.visual.image_size == (32, 32)
+
+
+def test_run_id_comes_from_content_not_from_paths(tmp_path):
+    config = arch_config("idia-vit-xs", ARCH_DIR)
+    copies = []
+    for name in ("cache-1", "cache-2"):  # Snakemake's source cache: a new folder per call
+        copy = tmp_path / name / "idia-vit-xs"
+        copy.mkdir(parents=True)
+        text = (ARCH_DIR / "open_clip_config.json").read_text()
+        (copy / "open_clip_config.json").write_text(text)
+        copies.append(copy)
+    hashes = ["aa" * 32, "bb" * 32]
+    first = run_id(_args(model=model_arg("x", copies[0]), logs="r1"), hashes, config)
+    again = run_id(_args(model=model_arg("x", copies[1]), logs="elsewhere"), hashes, config)
+    assert first == again and len(first) == 12
+    moved = run_id(_args(shards=["c/00000.tar", "d/00000.tar"]), hashes, config)
+    assert moved == first  # the same bytes under another path: the same run
+    assert run_id(_args(lr=2e-3), hashes, config) != first
+    assert run_id(_args(seed=5), hashes, config) != first
+    assert run_id(_args(epochs=4), hashes, config) != first
+    assert run_id(_args(), ["aa" * 32, "cc" * 32], config) != first
+    wider = {**config, "model_cfg": {**config["model_cfg"], "embed_dim": 128}}
+    assert run_id(_args(), hashes, wider) != first
+
+
+def _checkpoint(path: Path, epoch: int) -> Path:
+    import torch
+
+    torch.save({"epoch": epoch, "state_dict": {"w": torch.full((4,), float(epoch))}}, path)
+    return path
+
+
+def test_resume_keeps_only_the_latest_complete_epoch(tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for epoch in (2, 10, 9):
+        _checkpoint(folder / f"epoch_{epoch}.pt", epoch)
+    cut = (folder / "epoch_10.pt").read_bytes()
+    (folder / "epoch_11.pt").write_bytes(cut[: len(cut) // 2])  # a save killed half-way
+    _checkpoint(folder / "tmp.pt", 12)
+    _checkpoint(folder / "epoch_latest.pt", 10)
+    assert checkpoint_epoch(folder / "epoch_11.pt") is None
+    assert checkpoint_epoch(folder / "epoch_10.pt") == 10
+    latest = prepare_resume(folder)
+    assert latest == folder / "epoch_10.pt"  # by number, not by name: 10 after 9 and 2
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch_10.pt"]
+    assert prepare_resume(tmp_path / "no-run-yet") is None
+
+
+def test_finished_run_checkpoints_are_removed_and_a_missing_one_is_named(tmp_path):
+    runs = tmp_path / "runs"
+    for run in ("abc", "old"):
+        (runs / run / "checkpoints").mkdir(parents=True)
+        (runs / run / "out.log").write_text("trainer log\n")
+    final = _checkpoint(runs / "abc" / "checkpoints" / "epoch_3.pt", 3)
+    _checkpoint(runs / "old" / "checkpoints" / "epoch_7.pt", 7)
+    assert final_checkpoint(runs / "abc", 3) == final
+    with pytest.raises(FileNotFoundError, match=r"epoch_4\.pt.*found: \['epoch_3\.pt'\]"):
+        final_checkpoint(runs / "abc", 4)
+    size = sum(p.stat().st_size for p in runs.rglob("*.pt"))
+    assert remove_checkpoints(runs) == size
+    assert not list(runs.rglob("*.pt"))
+    assert (runs / "abc" / "out.log").read_text() == "trainer log\n"  # the logs stay
+
+
+def _tiny_shard(folder: Path, samples: int) -> Path:
+    """A webdataset shard of random 32 px images with captions, as open_clip's trainer reads."""
+    import numpy as np
+    import webdataset
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    shard = folder / "00000.tar"
+    with webdataset.TarWriter(str(shard)) as tar:
+        for i in range(samples):
+            jpg = io.BytesIO()
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(jpg, "JPEG")
+            tar.write({"__key__": f"{i:05d}", "jpg": jpg.getvalue(), "txt": f"person {i % 7}"})
+    return shard
+
+
+def test_a_killed_training_resumes_from_its_last_epoch(tmp_path):
+    """The real trainer, SIGKILLed once epoch 1's checkpoint is on disk, then rerun."""
+    samples = 512
+    args = trainer_args(
+        shards=[str(_tiny_shard(tmp_path, samples))], num_samples=samples,
+        model=model_arg("x", ARCH_DIR), logs=str(tmp_path / "runs"), name="run", epochs=2,
+        batch_size=8, lr=1e-3, wd=0.1, warmup=1, seed=0, workers=0, precision="fp32",
+        device="cpu",
+    )  # fmt: skip
+    checkpoints = tmp_path / "runs" / "run" / "checkpoints"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen(
+            launcher(0) + args, stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while checkpoint_epoch(checkpoints / "epoch_1.pt") != 1 and first.poll() is None:
+            assert time.monotonic() < deadline, "no epoch_1.pt after 120 s"
+            time.sleep(0.02)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert "Start epoch 1" in (tmp_path / "first.log").read_text()
+    assert not (checkpoints / "epoch_2.pt").exists(), "killed too late: make epochs longer"
+    assert prepare_resume(checkpoints) == checkpoints / "epoch_1.pt"
+
+    out = io.StringIO()
+    run_training(args, 0, out=out, threads=1)
+    second = out.getvalue()
+    assert second.startswith("$ ")
+    assert f"=> resuming checkpoint '{checkpoints / 'epoch_1.pt'}' (epoch 1)" in second
+    assert "Start epoch 1" in second and "Start epoch 0" not in second
+    assert final_checkpoint(checkpoints.parent, 2).name == "epoch_2.pt"
+    assert not (checkpoints / "epoch_1.pt").exists()  # the previous epoch is deleted
+
+
+def test_a_failing_trainer_raises_with_its_output_kept(tmp_path):
+    out = io.StringIO()
+    with pytest.raises(RuntimeError, match=r"exit \d+.*resumes from the latest epoch"):
+        run_training(["--train-data", str(tmp_path / "missing.tar")], 0, out=out)
+    assert out.getvalue().startswith("$ ") and "Traceback" in out.getvalue()

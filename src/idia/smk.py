@@ -2,24 +2,69 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
 from pathlib import Path
 
 
-def log_to(path: str | Path) -> None:
+class JobLog(io.TextIOBase):
+    """A job's log: every line this script writes, in order, to the rule's log file, and, once
+    :meth:`keep` is called, also to a history that outlives the attempt."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # append: a child process writing to the same file is never overwritten
+        self._files = [open(self.path, "a", buffering=1, encoding="utf-8")]  # noqa: SIM115
+
+    def write(self, text: str) -> int:
+        for handle in self._files:
+            handle.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for handle in self._files:
+            handle.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._files[0].fileno()
+
+    def keep(self, history: str | Path) -> None:
+        """Keep the log across attempts: Snakemake deletes a job's log before each attempt, so a
+        retry would lose the output of the attempt that failed. ``history`` collects every
+        attempt; its earlier attempts are put at the top of this attempt's log."""
+        history = Path(history)
+        history.parent.mkdir(parents=True, exist_ok=True)
+        self.flush()
+        earlier = history.read_text(encoding="utf-8") if history.exists() else ""
+        now = self.path.read_text(encoding="utf-8")
+        if earlier:
+            self.path.write_text(earlier + now, encoding="utf-8")
+        handle = open(history, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        handle.write(now)
+        self._files.append(handle)
+
+
+def log_to(path: str | Path) -> JobLog:
     """Send this script's logging, warnings and progress bars to the rule's log file."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the script
-    sys.stdout = sys.stderr = handle
+    stream = JobLog(path)
+    sys.stdout = sys.stderr = stream
     logging.basicConfig(
-        stream=handle,
+        stream=stream,
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
     logging.captureWarnings(True)
+    return stream
 
 
 def finish(snakemake) -> None:

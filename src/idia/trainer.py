@@ -6,16 +6,28 @@ torchvision importable (see ``idia.compat``); torchrun launches it the same way.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from idia.compat import ensure_torchvision, import_open_clip
 from idia.provenance import sha256_file
+
+log = logging.getLogger(__name__)
 
 
 def trainer_args(
@@ -38,6 +50,10 @@ def trainer_args(
     """The command line of open_clip's trainer for webdataset shards on local disk.
 
     ``model`` is an open_clip model name (``RN50``) or ``local-dir:DIR`` (see :func:`model_arg`).
+    One full checkpoint per epoch, the previous one deleted once the next is written, and
+    ``--resume latest`` picking it up: a rerun continues the run named ``name`` (see
+    :func:`run_id` and :func:`prepare_resume`). No ``--save-most-recent``: its
+    ``epoch_latest.pt`` would be a second full copy of the same state.
     """
     if not shards:
         raise ValueError("no training shards given")
@@ -58,7 +74,6 @@ def trainer_args(
         "--precision", precision,
         "--device", device,
         "--save-frequency", "1",
-        "--save-most-recent",
         "--delete-previous-checkpoint",
         "--resume", "latest",
         "--zeroshot-frequency", "0",
@@ -93,29 +108,187 @@ def launcher(gpus: int, nodes: int = 1, head: str | None = None) -> list[str]:
     return [sys.executable, "-m", "idia.trainer"]
 
 
-def run_training(
-    args: list[str], gpus: int, log_path: str | Path, threads: int = 0, nodes: int = 1
-) -> float:
-    """Run the trainer in a child process, its output appended to ``log_path``; return seconds.
+def _die_with_parent() -> None:
+    """In the trainer's process: get SIGTERM when the job's script dies, even by SIGKILL, so that
+    no orphaned trainer goes on writing checkpoints into the run a rerun resumes."""
+    if sys.platform.startswith("linux"):
+        import ctypes
 
-    ``threads`` caps torch's CPU threads (0: torch's default); more threads than the cores a job
-    was given makes CPU training several times slower, not faster.
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM (Snakemake cancelling the job) as SystemExit, so the ``finally`` that stops the
+    trainer runs; outside the main thread signals cannot be handled and nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_training(
+    args: list[str],
+    gpus: int,
+    out: TextIO | None = None,
+    threads: int = 0,
+    nodes: int = 1,
+) -> float:
+    """Run the trainer in a child process, each line of its output written to ``out`` (default:
+    this process's stdout, which ``idia.smk.log_to`` sends to the job's log); return seconds.
+
+    The output passes through this process instead of sharing the log file, so the trainer's
+    lines and the script's own land in the order they happened. ``threads`` caps torch's CPU
+    threads (0: torch's default); more threads than the cores a job was given makes CPU
+    training several times slower, not faster. Interrupted (SIGTERM, Ctrl-C), the trainer is
+    stopped too.
     """
+    out = out if out is not None else sys.stdout
     env = dict(os.environ)
     if threads > 0:
         env["OMP_NUM_THREADS"] = str(threads)
+    env["PYTHONUNBUFFERED"] = "1"
+    command = launcher(gpus, nodes) + args
+    out.write("$ " + " ".join(command) + "\n")
+    out.flush()
     start = time.monotonic()
-    with open(log_path, "a") as log:
-        command = launcher(gpus, nodes) + args
-        log.write("$ " + " ".join(command) + "\n")
-        log.flush()
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if result.returncode != 0:
+    with _sigterm_raises():
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            for line in child.stdout:
+                out.write(line.decode("utf-8", errors="replace"))
+            out.flush()
+            returncode = child.wait()
+        finally:
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            child.stdout.close()
+    if returncode != 0:
         raise RuntimeError(
-            f"open_clip training failed (exit {result.returncode}); see {log_path}. "
-            "Re-running the rule resumes from the latest epoch checkpoint."
+            f"open_clip training failed (exit {returncode}); its output is in the job's log. "
+            "Re-running the rule resumes from the latest epoch checkpoint of the same run."
         )
     return time.monotonic() - start
+
+
+# --------------------------------------------------------------------------------------------
+# Runs: identity, resume, clean-up
+# --------------------------------------------------------------------------------------------
+
+#: Trainer arguments that name where things are, not what is trained: replaced by content.
+_WHERE_ARGS = frozenset({"--train-data", "--logs", "--name", "--model"})
+
+
+def _arg_pairs(args: list[str]) -> list[tuple[str, str | None]]:
+    """``(flag, value)`` for a trainer command line; ``value`` None for a bare switch."""
+    pairs: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(args):
+        flag = args[i]
+        has_value = i + 1 < len(args) and not args[i + 1].startswith("--")
+        pairs.append((flag, args[i + 1] if has_value else None))
+        i += 2 if has_value else 1
+    return pairs
+
+
+def run_id(args: list[str], shard_hashes: list[str], config: dict) -> str:
+    """The name of a training run, from what defines it: the trainer's settings
+    (hyperparameters, seed, sample count, device), the architecture's config *content* and the
+    training shards' sha256s in order.
+
+    Paths are left out: Snakemake hands the architecture config from a per-invocation source
+    cache, and a moved results folder holds the same data. The same run therefore gets the same
+    id on every attempt and resumes its own checkpoints; any change that alters the model
+    starts a new run instead of resuming someone else's.
+    """
+    pairs = _arg_pairs(args)
+    model = dict(pairs).get("--model") or ""
+    definition = {
+        "settings": [(f, v) for f, v in pairs if f not in _WHERE_ARGS],
+        "model": model if not model.startswith("local-dir:") else "local-dir",
+        "config": config,
+        "shards": list(shard_hashes),
+    }
+    text = json.dumps(definition, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+_EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt")
+
+
+def checkpoint_epoch(path: str | Path) -> int | None:
+    """N of an ``epoch_N.pt`` written to the end (torch's zip format ends with its directory:
+    a save cut short by a kill has none); None for anything else."""
+    match = _EPOCH_FILE.fullmatch(Path(path).name)
+    if match is None or not zipfile.is_zipfile(path):
+        return None
+    return int(match.group(1))
+
+
+def prepare_resume(checkpoints: str | Path) -> Path | None:
+    """Leave in ``checkpoints`` only the latest complete ``epoch_N.pt`` and return it (None:
+    the run starts at epoch 0).
+
+    open_clip's ``--resume latest`` takes the last ``*.pt`` by name, whatever it is: a
+    half-written ``epoch_N.pt`` of a killed save, a ``tmp.pt`` or an ``epoch_latest.pt`` would
+    make the resume fail or pick the wrong state, so they go first.
+    """
+    folder = Path(checkpoints)
+    if not folder.is_dir():
+        return None
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    epochs = {p: checkpoint_epoch(p) for p in files}
+    complete = [p for p in files if epochs[p] is not None]
+    latest = max(complete, key=lambda p: epochs[p]) if complete else None
+    for path in files:
+        if path != latest:
+            path.unlink()
+            why = "incomplete" if epochs[path] is None else "older epoch"
+            log.info("removed %s (%s)", path, why)
+    return latest
+
+
+def final_checkpoint(run_dir: str | Path, epochs: int) -> Path:
+    """The checkpoint of the last epoch of a finished run; a clear error when it is not there."""
+    path = Path(run_dir) / "checkpoints" / f"epoch_{epochs}.pt"
+    if checkpoint_epoch(path) != epochs:
+        found = sorted(p.name for p in path.parent.glob("*.pt")) if path.parent.is_dir() else []
+        raise FileNotFoundError(
+            f"the trainer finished without a complete {path} (found: {found or 'nothing'}); "
+            f"see the job's log and {Path(run_dir) / 'out.log'}, then rerun the rule"
+        )
+    return path
+
+
+def remove_checkpoints(runs: str | Path) -> int:
+    """Delete every checkpoint under ``runs`` (each run's ``checkpoints/``) and return the bytes
+    freed; the runs' logs stay. Called once a model is exported: the checkpoints, with their
+    optimizer state, are three times the model and only serve a resume."""
+    freed = 0
+    for folder in sorted(Path(runs).glob("*/checkpoints")):
+        freed += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder)
+    return freed
 
 
 def model_arg(arch: str, arch_dir: str | Path | None) -> str:
@@ -142,7 +315,7 @@ def export_checkpoint(checkpoint: str | Path, config: dict, out_dir: str | Path)
     import torch
     from safetensors.torch import save_file
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     weights = state.get("state_dict", state)
     weights = {k.removeprefix("module."): v.contiguous() for k, v in weights.items()}
     out_dir = Path(out_dir)
