@@ -9,9 +9,10 @@ are duck-typed (``model.encode_image``, ``model.encode_text``, ``tokenizer(list[
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -137,26 +138,27 @@ def encode_prompts(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n_names, n_prompts = len(names), len(templates) * len(names)
     starts = range(0, n_prompts, batch_size)
-    emb = flat = None
-    with torch.inference_mode(), _autocast(device, precision):
+    emb = None
+    with ExitStack() as stack:
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(_autocast(device, precision))
+        sink = stack.enter_context(open(out, "wb")) if out is not None else None
         for s in _progress(starts, enabled=progress, total=len(starts), desc="prompts"):
             stop = min(n_prompts, s + batch_size)
             batch = [_fill(templates[i // n_names], names[i % n_names]) for i in range(s, stop)]
             vecs = _normalize(model.encode_text(tokenizer(batch).to(device)))
-            if emb is None:  # the width D is known after the first batch
+            if s == 0:  # the width D is known after the first batch
                 shape = (len(templates), n_names, vecs.shape[-1])
-                emb = (
-                    np.empty(shape, np.float32)
-                    if out is None
-                    else np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=shape)
-                )
-                flat = emb.reshape(n_prompts, shape[-1])  # a view: prompt i is [i // C, i % C]
-            flat[s:stop] = vecs
-    if out is None:
-        return emb
-    emb.flush()
-    del emb, flat
-    return np.load(out, mmap_mode="r")
+                if sink is None:
+                    emb = np.empty(shape, np.float32)
+                else:
+                    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+                    np.lib.format.write_array_header_1_0(sink, header)
+            if sink is None:
+                emb.reshape(n_prompts, -1)[s:stop] = vecs  # prompt i is [i // C, i % C]
+            else:
+                sink.write(vecs.astype("<f4", copy=False).tobytes())  # C order: appended
+    return emb if out is None else np.load(out, mmap_mode="r")
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -254,7 +256,12 @@ def _text_chunk(text_emb: np.ndarray, start: int, stop: int) -> np.ndarray:
     ``text_emb`` may be a read-only memory map (``np.load(..., mmap_mode="r")``): only this
     slice is read from disk.
     """
-    return np.ascontiguousarray(text_emb[:, start:stop], dtype=np.float32)
+    chunk = np.ascontiguousarray(text_emb[:, start:stop], dtype=np.float32)
+    mapped = getattr(text_emb, "_mmap", None)
+    if mapped is not None and getattr(text_emb, "mode", None) == "r":
+        # a read-only .npy map: drop the pages just read from this process's resident set
+        mapped.madvise(mmap.MADV_DONTNEED)  # (they stay in the page cache for the next read)
+    return chunk
 
 
 def _true_similarity(
