@@ -235,4 +235,95 @@ def test_snakemake_source_cache_copy_is_recorded_as_the_original(tmp_path: Path,
         )
     )
     (entry,) = json.loads(m.read_text())["inputs"]
-    assert entry["path"] == str(original)
+    assert entry["path"] == "repo/workflow/models/a/config.json"  # relative to the run's folder
+
+
+def _big_job(tmp_path: Path, monkeypatch) -> Path:
+    """raw.bin (5 MiB, "big" under a 1000-byte partial-hash threshold) → rule make → out.txt."""
+    import os
+
+    from idia import provenance
+
+    monkeypatch.setattr(provenance, "PARTIAL_THRESHOLD", 1000)
+    monkeypatch.chdir(tmp_path)
+    big = Path("raw.bin")
+    big.write_bytes(bytes(range(256)) * (5 * 2**12))
+    os.utime(big, (1_700_000_000, 1_700_000_000))
+    Path("out.txt").write_text("out")
+    job = SimpleNamespace(
+        rule="make", input=["raw.bin"], output=["out.txt"], params={}, wildcards={}, log=[]
+    )
+    record(job)
+    return big
+
+
+def test_big_file_edited_in_the_middle_is_caught_by_its_mtime(tmp_path: Path, monkeypatch):
+    big = _big_job(tmp_path, monkeypatch)
+    (entry,) = json.loads(manifest_path("out.txt").read_text())["inputs"]
+    assert entry["hash"] == "partial"
+    assert chain("out.txt")["problems"] == []
+    with open(big, "r+b") as handle:  # the same size, the same ends
+        handle.seek(2 * 2**20)
+        handle.write(b"edited")
+    (problem,) = chain("out.txt")["problems"]
+    assert problem.startswith("raw.bin changed since rule make read it")
+    assert "only its first and last MiB are hashed" in problem and "IDIA_FULL_HASH=1" in problem
+
+
+def test_full_hashes_on_request_verify_every_byte(tmp_path: Path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("IDIA_FULL_HASH", "1")
+    big = _big_job(tmp_path, monkeypatch)
+    monkeypatch.delenv("IDIA_FULL_HASH")
+    (entry,) = json.loads(manifest_path("out.txt").read_text())["inputs"]
+    assert entry["hash"] == "full"
+    assert entry["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
+    os.utime(big, (1_800_000_000, 1_800_000_000))  # a new mtime alone is no change in full
+    assert chain("out.txt")["problems"] == []
+    with open(big, "r+b") as handle:
+        handle.seek(2 * 2**20)
+        handle.write(b"edited")
+    os.utime(big, (1_800_000_000, 1_800_000_000))
+    (problem,) = chain("out.txt")["problems"]
+    assert "changed since rule make read it (recorded sha256" in problem
+
+
+def test_a_deleted_output_fails_the_command(tmp_path: Path, monkeypatch, capsys):
+    _two_jobs(tmp_path, monkeypatch)
+    Path("results/b.txt").unlink()
+    assert cli.main(["provenance", "results/b.txt"]) == 1
+    out = capsys.readouterr().out
+    assert "results/b.txt is missing now (rule make_b wrote it)" in out
+    Path("results/b.txt").write_text("b")
+    Path("results/a.txt").unlink()  # an intermediate output: reported once, by its reader
+    problems = chain("results/b.txt")["problems"]
+    assert problems == ["results/a.txt is missing now (rule make_b read it)"]
+
+
+def test_a_moved_clone_does_not_look_changed(tmp_path: Path, monkeypatch):
+    import shutil
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    monkeypatch.chdir(clone)
+    Path("src").mkdir()
+    Path("src/a.py").write_text("A = 1\n")
+    Path("o.txt").write_text("o")
+    (manifest,) = record(
+        SimpleNamespace(
+            rule="r",
+            input={"code": str(clone / "src/a.py")},  # Snakemake hands package sources absolute
+            output=[str(clone / "o.txt")],
+            params={},
+            wildcards={},
+            log=[str(clone / "logs/r.log")],
+        )
+    )
+    recorded = json.loads(manifest.read_text())
+    assert [e["path"] for e in recorded["inputs"] + recorded["outputs"]] == ["src/a.py", "o.txt"]
+    assert recorded["log"] == ["logs/r.log"]
+    moved = tmp_path / "elsewhere"
+    shutil.move(clone, moved)
+    monkeypatch.chdir(moved)
+    assert chain("o.txt", code=True)["problems"] == []

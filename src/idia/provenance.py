@@ -53,6 +53,9 @@ MANIFEST_DIR = Path("results/.provenance")
 
 #: Files larger than this are hashed partially: size, mtime and the first and last MiB.
 PARTIAL_THRESHOLD = 256 * 2**20
+
+#: Set to 1 in the environment of a run to record full hashes of every file, however large.
+FULL_HASH_ENV = "IDIA_FULL_HASH"
 _EDGE = 2**20
 
 #: The packages whose versions every manifest records.
@@ -98,6 +101,7 @@ def file_hash(path: str | Path, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
     A file above ``threshold`` bytes gets the sha256 of its first and last MiB plus its size
     and mtime (``"hash": "partial"``): re-hashing a 100 GB shard on every job is not worth it,
     and a change that keeps the size, the mtime and both ends is not a realistic accident.
+    :func:`chain` compares all three, so an edit in the middle is caught by its mtime.
     """
     path = Path(path)
     stat = path.stat()
@@ -107,7 +111,7 @@ def file_hash(path: str | Path, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
             _sha256_range(handle, stat.st_size, digest)
             return {"bytes": stat.st_size, "sha256": digest.hexdigest(), "hash": "full"}
         _sha256_range(handle, _EDGE, digest)
-        handle.seek(stat.st_size - _EDGE)
+        handle.seek(max(stat.st_size - _EDGE, 0))
         _sha256_range(handle, _EDGE, digest)
     return {
         "bytes": stat.st_size,
@@ -126,7 +130,8 @@ def path_hash(path: str | Path, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
     """:func:`file_hash` of a file; for a folder, a summary of every file inside it.
 
     The folder summary is ``files`` (count), ``bytes`` (total) and ``sha256`` over the sorted
-    ``relative path, size, sha256`` lines, so one changed, added or removed file changes it.
+    ``relative path, size, sha256`` lines (plus the mtime of a partially hashed file), so one
+    changed, added or removed file changes it.
     A missing path gives ``{"missing": True}``.
     """
     path = Path(path)
@@ -141,7 +146,8 @@ def path_hash(path: str | Path, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
         h = file_hash(sub, threshold=threshold)
         partial |= h["hash"] == "partial"
         total += h["bytes"]
-        lines.append(f"{sub.relative_to(path).as_posix()}\t{h['bytes']}\t{h['sha256']}")
+        line = f"{sub.relative_to(path).as_posix()}\t{h['bytes']}\t{h['sha256']}"
+        lines.append(line + (f"\t{h['mtime']}" if "mtime" in h else ""))
     return {
         "directory": True,
         "files": len(lines),
@@ -286,15 +292,26 @@ def _source_path(path: str) -> str:
     return path
 
 
-def _file_entry(name: str | None, path: str, threshold: int) -> dict:
-    path = _source_path(path)
+def _relative(path: str, root: Path) -> str:
+    """``path`` relative to the workflow's working directory when inside it: a clone of the
+    repository at another place records the same paths and does not look changed."""
+    if not os.path.isabs(path):
+        return path
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def _file_entry(name: str | None, path: str, threshold: float, root: Path) -> dict:
+    path = _relative(_source_path(path), root)
     entry: dict[str, Any] = {"path": path}
     if name is not None:
         entry["name"] = name
     role = _role(name, path)
     if role is not None:
         entry["role"] = role
-    entry.update(path_hash(path, threshold=threshold))
+    entry.update(path_hash(root / path, threshold=threshold))
     return entry
 
 
@@ -308,18 +325,30 @@ def _templates_sha256(templates: Any) -> str | None:
     return None
 
 
-def build_manifest(smk: Any, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
+def _threshold(threshold: float | None) -> float:
+    """The partial-hash threshold: as given, else none at all when ``IDIA_FULL_HASH=1``."""
+    if threshold is not None:
+        return threshold
+    return math.inf if os.environ.get(FULL_HASH_ENV, "") == "1" else PARTIAL_THRESHOLD
+
+
+def build_manifest(smk: Any, *, threshold: float | None = None, root: str | Path = ".") -> dict:
     """The manifest of the job described by a Snakemake script object (or a stand-in with
-    ``rule``, ``input``, ``output``, ``params``, ``wildcards``, ``log``)."""
+    ``rule``, ``input``, ``output``, ``params``, ``wildcards``, ``log``).
+
+    Paths inside ``root`` (the workflow's working directory) are recorded relative to it.
+    """
+    threshold = _threshold(threshold)
+    root = Path(root)
     params = _json_safe(_as_mapping(getattr(smk, "params", None)))
     manifest: dict[str, Any] = {
         "manifest_version": 1,
         "rule": getattr(smk, "rule", None),
         "wildcards": _json_safe(_as_mapping(getattr(smk, "wildcards", None))),
         "params": params,
-        "inputs": [_file_entry(n, p, threshold) for n, p in _named_files(smk.input)],
-        "outputs": [_file_entry(n, p, threshold) for n, p in _named_files(smk.output)],
-        "log": [os.fspath(p) for p in (getattr(smk, "log", None) or [])],
+        "inputs": [_file_entry(n, p, threshold, root) for n, p in _named_files(smk.input)],
+        "outputs": [_file_entry(n, p, threshold, root) for n, p in _named_files(smk.output)],
+        "log": [_relative(os.fspath(p), root) for p in (getattr(smk, "log", None) or [])],
     }
     if "templates" in params:
         manifest["templates_sha256"] = _templates_sha256(params["templates"])
@@ -334,12 +363,14 @@ def build_manifest(smk: Any, *, threshold: int = PARTIAL_THRESHOLD) -> dict:
     return manifest
 
 
-def record(smk: Any, *, root: str | Path = ".", threshold: int = PARTIAL_THRESHOLD) -> list[Path]:
+def record(smk: Any, *, root: str | Path = ".", threshold: float | None = None) -> list[Path]:
     """Write the job's manifest for each of its outputs; return the manifest paths.
 
-    ``root`` is the workflow's working directory (Snakemake runs scripts there).
+    ``root`` is the workflow's working directory (Snakemake runs scripts there). Files over
+    :data:`PARTIAL_THRESHOLD` are hashed partially unless ``threshold`` says otherwise or the
+    run's environment sets ``IDIA_FULL_HASH=1``.
     """
-    manifest = build_manifest(smk, threshold=threshold)
+    manifest = build_manifest(smk, threshold=threshold, root=root)
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     written = []
     for entry in manifest["outputs"]:
@@ -408,8 +439,23 @@ def _key_params(params: dict, limit: int = 8) -> list[str]:
 
 
 def _compare(recorded: dict, current: dict) -> bool:
-    keys = ("sha256", "bytes", "files") if not recorded.get("missing") else ()
-    return all(recorded.get(k) == current.get(k) for k in keys)
+    """Whether a file is as recorded: its hash, size and file count, and for a partially
+    hashed file its mtime too (the hash covers only its ends)."""
+    if recorded.get("missing"):
+        return True
+    keys = ("sha256", "bytes", "files", "mtime")
+    return all(recorded.get(k) == current.get(k) for k in keys if k in recorded or k in current)
+
+
+def _mismatch(p: str, how: str, recorded: dict, now: dict) -> str:
+    what = f"recorded sha256 {str(recorded.get('sha256'))[:12]}, now {str(now.get('sha256'))[:12]}"
+    if recorded.get("sha256") == now.get("sha256") and recorded.get("hash") == "partial":
+        what = (
+            f"size {recorded.get('bytes')} → {now.get('bytes')}, mtime {recorded.get('mtime')} → "
+            f"{now.get('mtime')}; only its first and last MiB are hashed, so rerun the job, or "
+            f"record full hashes with {FULL_HASH_ENV}=1"
+        )
+    return f"{p} changed since {how} ({what})"
 
 
 def chain(
@@ -439,11 +485,18 @@ def chain(
     problems: list[str] = []
     current_cache: dict[str, dict] = {}
 
-    def current(p: str) -> dict:
-        if p not in current_cache:
-            full = Path(p) if Path(p).is_absolute() else base / p
-            current_cache[p] = path_hash(full) if verify else {}
-        return current_cache[p]
+    def current(p: str, recorded: dict | None = None) -> dict:
+        """The file's hash now, as thorough as the record it is compared with."""
+        threshold: float = PARTIAL_THRESHOLD
+        if recorded is not None and recorded.get("hash") == "full":
+            threshold = math.inf
+        elif recorded is not None and recorded.get("hash") == "partial" and "mtime" in recorded:
+            threshold = min(PARTIAL_THRESHOLD, max(recorded.get("bytes", 1) - 1, 0))
+        key = f"{threshold}:{p}"
+        if key not in current_cache:
+            where = Path(p) if Path(p).is_absolute() else base / p
+            current_cache[key] = path_hash(where, threshold=threshold) if verify else {}
+        return current_cache[key]
 
     def node(p: str, recorded_by: tuple[str, dict] | None) -> dict:
         n: dict[str, Any] = {"path": p, "problems": []}
@@ -451,15 +504,11 @@ def chain(
             n["hash"] = current(p)
         if recorded_by is not None and verify:
             rule, entry = recorded_by
-            now = current(p)
+            now = current(p, entry)
             if now.get("missing") and not entry.get("missing"):
                 n["problems"].append(f"{p} is missing now (rule {rule} read it)")
             elif not now.get("missing") and not _compare(entry, now):
-                n["problems"].append(
-                    f"{p} changed since rule {rule} read it "
-                    f"(recorded sha256 {str(entry.get('sha256'))[:12]}, now "
-                    f"{str(now.get('sha256'))[:12]})"
-                )
+                n["problems"].append(_mismatch(p, f"rule {rule} read it", entry, now))
         full = Path(p) if Path(p).is_absolute() else base / p
         hit = find_manifest(full, base)
         if hit is None:
@@ -481,13 +530,13 @@ def chain(
         if manifest.get("templates_sha256"):
             n["job"]["templates_sha256"] = manifest["templates_sha256"]
         own = next((o for o in manifest.get("outputs", []) if o["path"] == p), None)
-        now = current(p) if verify else {}
-        if own is not None and verify and not now.get("missing") and not _compare(own, now):
-            n["problems"].append(
-                f"{p} changed since rule {manifest.get('rule')} wrote it "
-                f"(recorded sha256 {str(own.get('sha256'))[:12]}, now "
-                f"{str(now.get('sha256'))[:12]})"
-            )
+        now = current(p, own) if verify else {}
+        wrote = f"rule {manifest.get('rule')} wrote it"
+        if own is not None and verify and now.get("missing") and not own.get("missing"):
+            if not n["problems"]:  # not already reported by the job that read it
+                n["problems"].append(f"{p} is missing now ({wrote}); rerun `snakemake`")
+        elif own is not None and verify and not _compare(own, now):
+            n["problems"].append(_mismatch(p, wrote, own, now))
         key = hashlib.sha256(text.encode()).hexdigest()  # one job, however many outputs
         if key in seen:
             n["seen"] = True
