@@ -569,3 +569,12 @@ def test_encode_prompts_to_a_file_equals_in_memory(tmp_path):
     assert isinstance(mapped, np.memmap) and mapped.shape == (3, 11, 6)
     np.testing.assert_array_equal(np.asarray(mapped), in_memory)
     np.testing.assert_array_equal(np.load(path), in_memory)
+
+
+@pytest.mark.parametrize("tau", [0, 22, 1.5, True])
+def test_tau_outside_the_templates_is_refused_with_the_key_to_fix(tau):
+    scores = np.array([[[21]], [[0]]])
+    with pytest.raises(ValueError, match=rf"attack.tau = {tau!r} but the attack has 21 prompt"):
+        metrics_table(scores, np.array([True, False]), ks=[1], tau=tau, n_templates=21)
+    df = metrics_table(scores, np.array([True, False]), ks=[1], tau=21, n_templates=21)
+    assert (df["tp"].tolist(), df["fp"].tolist()) == ([1], [0])

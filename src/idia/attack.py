@@ -577,9 +577,27 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def metrics_table(
-    scores: np.ndarray, is_member: np.ndarray, ks: Sequence[int], tau: int
+    scores: np.ndarray,
+    is_member: np.ndarray,
+    ks: Sequence[int],
+    tau: int,
+    *,
+    n_templates: int | None = None,
 ) -> pd.DataFrame:
-    """Confusion counts and rates per (k, draw); a rate with an empty denominator is NaN."""
+    """Confusion counts and rates per (k, draw); a rate with an empty denominator is NaN.
+
+    With ``n_templates`` (the attack's prompt templates), a ``tau`` outside ``1..n_templates``
+    is an error: at 0 everyone is called a member, above ``n_templates`` no one, and the
+    verdicts would look like results.
+    """
+    if n_templates is not None and (
+        isinstance(tau, bool) or int(tau) != tau or not 1 <= tau <= n_templates
+    ):
+        raise ValueError(
+            f"attack.tau = {tau!r} but the attack has {n_templates} prompt templates: a score "
+            f"counts correct templates, so tau must be a whole number from 1 to {n_templates} "
+            "(the paper: 1); set attack.tau in the config accordingly"
+        )
     scores = np.asarray(scores)
     member = np.asarray(is_member, dtype=bool)
     if scores.ndim != 3 or scores.shape[0] != member.shape[0] or scores.shape[1] != len(ks):

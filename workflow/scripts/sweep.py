@@ -24,7 +24,9 @@ scores = sweep(
     short=snakemake.params.short,
 )
 is_member = counts.loc[persons["person_id"], "member"].to_numpy(bool)
-metrics = metrics_table(scores, is_member, ks, snakemake.params.tau)
+metrics = metrics_table(
+    scores, is_member, ks, snakemake.params.tau, n_templates=pred["pred"].shape[-1]
+)
 summary = summarize(metrics)
 scores_long(scores, list(persons["person_id"]), ks).to_parquet(snakemake.output.scores, index=False)
 metrics.to_parquet(snakemake.output.metrics, index=False)
