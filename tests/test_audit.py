@@ -15,11 +15,15 @@ from idia.audit import (
     NO_FACE,
     _place_name,
     audit_person,
+    check_name,
     collect_photos,
+    person_slug,
+    printable,
     provenance,
     render_html,
     run_audit,
     sha256_lines,
+    summary_lines,
 )
 from idia.cli import main
 from idia.models import load_clip
@@ -114,8 +118,9 @@ def test_audit_person_on_a_tiny_model(photo_dir, clip):
         # correct means the name is the unique plurality winner
         assert row["correct"] == (row["prediction"] == NAME and not row["tie"])
     # a stricter tau can only turn a member into a non-member
-    strict = audit_person(usable, NAME, clip, candidates=FILLERS, tau=22)
-    assert strict["member"] is False and strict["vote_score"] == res["vote_score"]
+    strict = audit_person(usable, NAME, clip, candidates=FILLERS, tau=21)
+    assert strict["member"] == (res["vote_score"] == 21)
+    assert strict["vote_score"] == res["vote_score"]
 
 
 def test_p_value_is_smallest_when_the_name_is_the_photos_best_match(photo_dir, clip):
@@ -238,3 +243,116 @@ def test_cli_no_usable_photos_exits_2(tmp_path, model_dir, capsys):
     code = main(["audit", "--photos", str(folder), "--name", "A B", "--model-dir", str(model_dir)])
     err = capsys.readouterr().err
     assert code == 2 and "no usable photo" in err and "readme.txt" in err
+
+
+# --------------------------------------------------------------------------------------------
+# Input validated at the edge (issues 11 and 12)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tau", [0, -1, 22, 2.5, True])
+def test_tau_outside_one_to_templates_is_rejected(photo_dir, clip, tau):
+    usable, _ = collect_photos(photo_dir)
+    with pytest.raises(ValueError, match=r"between 1 and the number of templates \(21\)"):
+        audit_person(usable, NAME, clip, candidates=FILLERS, tau=tau)
+    with pytest.raises(ValueError, match="between 1 and the number of templates"):
+        run_audit(photo_dir, NAME, [clip], candidates=FILLERS, tau=tau)
+    # with fewer templates the bound follows them
+    with pytest.raises(ValueError, match=r"\(2\)"):
+        audit_person(usable, NAME, clip, candidates=FILLERS, templates=["{}", "a {}"], tau=3)
+
+
+@pytest.mark.parametrize("tau", ["0", "22"])
+def test_cli_tau_outside_range_exits_2_before_loading(photo_dir, tmp_path, tau, capsys):
+    missing = tmp_path / "no-model"  # never loaded: tau is checked first
+    argv = ["audit", "--photos", str(photo_dir), "--name", "Ann Lee", "--tau", tau]
+    assert main([*argv, "--model-dir", str(missing), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--tau" in err and "between 1 and the number of templates (21)" in err
+
+
+@pytest.mark.parametrize("name", ["", "   ", "!!!", "-", "A", "  a. ", "4 2"])
+def test_names_without_two_letters_are_rejected(name, photo_dir, clip, capsys):
+    with pytest.raises(ValueError, match="name"):
+        check_name(name)
+    usable, _ = collect_photos(photo_dir)
+    with pytest.raises(ValueError, match="name"):
+        audit_person(usable, name, clip, candidates=FILLERS)
+    code = main(["audit", "--photos", str(photo_dir), "--name", name, "--model-dir", "x"])
+    assert code == 2 and "--name" in capsys.readouterr().err
+
+
+def test_real_names_pass_the_name_check():
+    for name in ("Li Na", "Zoë O'Brien", "王菲", "Дмитрий Петров", "Ng"):
+        assert check_name(f"  {name} ") == name
+
+
+def test_person_slug_is_distinct_and_fits_a_file_name(tmp_path):
+    names = ["王菲", "李娜", "Дмитрий Петров", "Анна Ли", "Anna Lee", "Anna-Lee", "Zoë O'Brien"]
+    slugs = [person_slug(n) for n in names]
+    assert len(set(slugs)) == len(names)  # before: the first four were all "person"
+    assert slugs[0].startswith("王菲-") and slugs[2].startswith("дмитрии-петров-")
+    assert slugs[6].startswith("zoe-o-brien-") and person_slug(" Zoë O'Brien ") == slugs[6]
+    long = "Ünïcødé " * 60  # 600+ bytes in UTF-8
+    slug = person_slug(long)
+    assert len(slug.encode("utf-8")) <= 255 and slug != person_slug(long + "x")
+    (tmp_path / slug).mkdir()  # the file system takes it
+    assert person_slug("!!!").startswith("person-")
+
+
+def test_cli_default_out_is_one_folder_per_person(photo_dir, model_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("王菲", "李娜", "Ünïcødé " * 40):
+        argv = ["audit", "--photos", str(photo_dir), "--name", name, "--pool-size", "8"]
+        assert main([*argv, "--model-dir", str(model_dir)]) == 0
+    folders = sorted((tmp_path / "audit").iterdir())
+    assert len(folders) == 3
+    names = {json.loads((f / "audit.json").read_text("utf-8"))["name"] for f in folders}
+    assert names == {"王菲", "李娜", ("Ünïcødé " * 40).strip()}
+
+
+def test_cli_refuses_to_overwrite_another_persons_audit(photo_dir, model_dir, tmp_path, capsys):
+    out = tmp_path / "shared"
+    common = ["audit", "--photos", str(photo_dir), "--model-dir", str(model_dir), "--out", str(out)]
+    common += ["--pool-size", "8"]
+    assert main([*common, "--name", "Ann Lee"]) == 0
+    assert main([*common, "--name", "Bob Ray"]) == 2
+    err = capsys.readouterr().err
+    assert "another person" in err and "Ann Lee" in err and "--overwrite" in err
+    assert json.loads((out / "audit.json").read_text())["name"] == "Ann Lee"
+    assert main([*common, "--name", "ann lee"]) == 0  # the same person again is fine
+    assert main([*common, "--name", "Bob Ray", "--overwrite"]) == 0
+    assert json.loads((out / "audit.json").read_text())["name"] == "Bob Ray"
+
+
+def test_symlink_loops_and_dangling_links_are_listed_not_fatal(photo_dir, clip):
+    (photo_dir / "loop.jpg").symlink_to(photo_dir / "loop.jpg")
+    (photo_dir / "gone.jpg").symlink_to(photo_dir / "deleted-long-ago.jpg")
+    (photo_dir / "ok.jpg").symlink_to(photo_dir / "face_0.jpg")
+    usable, problems = collect_photos(photo_dir)
+    found = _problems_by_file(problems)
+    assert "symbolic link" in found["loop.jpg"] and "symbolic link" in found["gone.jpg"]
+    assert "ok.jpg" in [p.name for p in usable]
+    result = run_audit(photo_dir, NAME, [clip], candidates=FILLERS)
+    assert result["n_usable"] == 6
+
+
+def test_control_characters_in_file_names_never_reach_terminal_or_page(
+    photo_dir, model_dir, tmp_path, capsys
+):
+    fake = "x.jpg\nAnn Lee: tiny: member (vote score 21)\x1b[2J\u202e"
+    (photo_dir / fake).write_bytes(b"not an image")
+    assert printable(fake) == "x.jpg\\nAnn Lee: tiny: member (vote score 21)\\x1b[2J\\u202e"
+    out = tmp_path / "out"
+    argv = ["audit", "--photos", str(photo_dir), "--name", "Ann Lee", "--pool-size", "8"]
+    assert main([*argv, "--model-dir", str(model_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\u202e" not in printed
+    assert not any(line.startswith("Ann Lee: tiny") for line in printed.splitlines())
+    assert "problem: x.jpg\\nAnn Lee" in printed
+    page = (out / "audit.html").read_text(encoding="utf-8")
+    assert "\x1b" not in page and "\u202e" not in page and "x.jpg\\nAnn Lee" in page
+    result = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    assert any(p["file"] == fake for p in result["photos"])  # the JSON keeps the real name
+    lines = summary_lines(result)
+    assert all("\n" not in line and "\x1b" not in line for line in lines)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import html
 import io
 import platform
+import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +25,8 @@ import numpy as np
 
 from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts, load_image, predict
 from idia.attack import template_correct as _template_correct
+from idia.backends import Backend
 from idia.faces import detect_faces
-from idia.models import Clip
 from idia.names import name_key
 from idia.provenance import code_version, package_versions, sha256_file, sha256_lines
 from idia.stats import decoy_pvalues
@@ -31,8 +34,12 @@ from idia.stats import decoy_pvalues
 __all__ = [
     "NO_FACE",
     "audit_person",
+    "check_name",
+    "check_tau",
     "collect_photos",
     "inspect_photos",
+    "person_slug",
+    "printable",
     "provenance",
     "render_html",
     "run_audit",
@@ -45,7 +52,88 @@ NO_FACE = "no face detected"
 #: Haar cascade settings of the workflow's default config (``haar:`` in config/config.yaml).
 DEFAULT_HAAR = {"scale_factor": 1.1, "min_neighbors": 5, "min_size": 32}
 
-_PACKAGES = ("idia", "torch", "open_clip_torch", "numpy", "opencv-python-headless", "pillow")
+_PACKAGES = (
+    "idia",
+    "torch",
+    "open_clip_torch",
+    "transformers",
+    "numpy",
+    "opencv-python-headless",
+    "pillow",
+)
+
+#: Characters that reorder the text displayed after them (a file name could flip a verdict).
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+#: Bytes of a person's folder name (file systems allow 255; the hash suffix needs 9 of them).
+_SLUG_BYTES = 96
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs checked at the edge
+# --------------------------------------------------------------------------------------------
+
+
+def printable(text: object) -> str:
+    """``text`` with control and format characters escaped (``\\n``, ``\\x1b``, ``\\u202e``).
+
+    A photo's file name is the user's (or an attacker's) string: raw, a newline or an ANSI
+    escape in it could print a fake verdict line in a terminal or a log.
+    """
+    out = []
+    for ch in str(text):
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def check_name(name: str) -> str:
+    """The stripped name, or ValueError when it cannot name a person.
+
+    A name of punctuation or one letter (``!!!``, ``-``, ``A``) would match millions of
+    captions and any photo; the attack's answer for it means nothing.
+    """
+    stripped = str(name).strip()
+    letters = sum(ch.isalpha() for ch in stripped)
+    if not stripped:
+        raise ValueError("the audited person's name is empty; pass the name, e.g. 'First Last'")
+    if letters < 2:
+        raise ValueError(
+            f"the audited person's name {printable(stripped)!r} has {letters} letter(s); a name "
+            "needs at least two letters (pass the person's full name, e.g. 'First Last')"
+        )
+    return stripped
+
+
+def check_tau(tau: int, n_templates: int) -> int:
+    """``tau`` as an int in ``1..n_templates``, or ValueError saying the valid range."""
+    if isinstance(tau, bool) or int(tau) != tau or not 1 <= int(tau) <= n_templates:
+        raise ValueError(
+            f"tau must be a whole number between 1 and the number of templates ({n_templates}), "
+            f"got {tau!r}: with tau = 0 every person is a member, above {n_templates} none is"
+        )
+    return int(tau)
+
+
+def person_slug(name: str) -> str:
+    """A folder name for ``name`` that no other name shares and any file system accepts.
+
+    Accents fold to ASCII (``Zoë`` → ``zoe``), letters of other scripts stay, anything else
+    becomes ``-``; a short hash of the whole name keeps apart names that fold alike (two
+    Chinese names, ``Anna-Lee`` and ``Anna Lee``), and the readable part is cut to fit.
+    """
+    name = unicodedata.normalize("NFC", str(name).strip())
+    folded = "".join(
+        ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch)
+    )
+    readable = re.sub(r"[\W_]+", "-", folded).strip("-").lower()
+    readable = readable.encode("utf-8")[:_SLUG_BYTES].decode("utf-8", "ignore").strip("-")
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{readable or 'person'}-{digest}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -73,6 +161,12 @@ def inspect_photos(
     for path in sorted(folder.iterdir()):
         rec = {"path": str(path), "file": path.name, "faces": None, "used": False, "problem": None}
         records.append(rec)
+        if path.is_symlink() and not path.exists():  # exists() follows links: dangling or a loop
+            rec["problem"] = (
+                "not a readable image: a symbolic link whose target does not exist or that "
+                "loops; replace it with the photo or remove it"
+            )
+            continue
         if path.is_dir():
             rec["problem"] = "a sub-folder; photos in sub-folders are not audited"
             continue
@@ -115,9 +209,11 @@ def _split(records: list[dict], folder: str | Path) -> tuple[list[Path], list[di
     usable = [Path(r["path"]) for r in records if r["used"]]
     problems = [{"path": r["path"], "problem": r["problem"]} for r in records if r["problem"]]
     if not usable:
-        listing = "".join(f"\n  {Path(p['path']).name}: {p['problem']}" for p in problems)
+        listing = "".join(
+            f"\n  {printable(Path(p['path']).name)}: {printable(p['problem'])}" for p in problems
+        )
         raise ValueError(
-            f"no usable photo in {str(folder)!r}"
+            f"no usable photo in {printable(folder)!r}"
             + (f"; problems found:{listing}" if listing else " (the folder is empty)")
             + "\nAdd JPEG or PNG photos of the person to the folder and run the audit again."
         )
@@ -169,7 +265,7 @@ def _place_name(
 def audit_person(
     photos: Sequence[str | Path],
     name: str,
-    clip: Clip,
+    clip: Backend,
     *,
     candidates: Sequence[str],
     templates: Sequence[str] = PAPER_TEMPLATES,
@@ -184,16 +280,13 @@ def audit_person(
     with — by default every other candidate; pass only random filler names when the pool also
     holds other study identities the model may know. Prompts and photos are encoded once.
     """
-    name = name.strip()
-    if not name:
-        raise ValueError("the audited person's name is empty")
+    name = check_name(name)
     photos = [Path(p) for p in photos]
     if not photos:
         raise ValueError(f"no photos to audit {name!r} with")
-    if tau < 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
-    cands, idx, decoys = _place_name(name, candidates, decoy_mask)
     templates = list(templates)
+    tau = check_tau(tau, len(templates))
+    cands, idx, decoys = _place_name(name, candidates, decoy_mask)
     text_emb = encode_prompts(
         clip.model, clip.tokenizer, cands, templates, device=clip.device, progress=False
     )
@@ -265,29 +358,6 @@ def _code_version() -> dict:
     return code_version(Path(__file__).resolve().parent)
 
 
-def _pretrained_files(clip_name: str) -> list[Path]:
-    """Best effort: the cached weight file behind an ``arch:pretrained`` open_clip model."""
-    arch, _, tag = clip_name.partition(":")
-    if not tag or arch == "local-dir":
-        return []
-    if Path(tag).is_file():
-        return [Path(tag)]
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        from idia.compat import import_open_clip
-
-        cfg = import_open_clip().get_pretrained_cfg(arch, tag) or {}
-        repo = (cfg.get("hf_hub") or "").strip("/")
-        for filename in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
-            hit = try_to_load_from_cache(repo, filename) if repo else None
-            if isinstance(hit, str) and Path(hit).is_file():
-                return [Path(hit)]
-    except Exception:  # provenance must not break the audit
-        return []
-    return []
-
-
 def provenance(
     clip_name: str,
     model_files: Sequence[str | Path] | None,
@@ -300,7 +370,7 @@ def provenance(
     haar: dict | None = None,
 ) -> dict:
     """What an outsider needs to reproduce the verdict: model, inputs and code, each hashed."""
-    files = [Path(f) for f in model_files] if model_files else _pretrained_files(clip_name)
+    files = [Path(f) for f in model_files or []]
     return {
         "model": clip_name,
         "model_files": [
@@ -333,7 +403,7 @@ def provenance(
 def run_audit(
     photo_dir: str | Path,
     name: str,
-    models: Sequence[tuple[Clip, Sequence[Path] | None]],
+    models: Sequence[Backend | tuple[Backend, Sequence[Path] | None]],
     *,
     candidates: Sequence[str],
     templates: Sequence[str] = PAPER_TEMPLATES,
@@ -344,11 +414,21 @@ def run_audit(
     require_face: bool = False,
     haar: dict | None = None,
 ) -> dict:
-    """Audit one person against every model: ``models`` pairs a loaded Clip with its files."""
+    """Audit one person against every model.
+
+    A model is a loaded :class:`~idia.backends.Backend` (its ``files`` are hashed into the
+    provenance) or a ``(backend, files)`` pair naming the files to hash. The name and ``tau``
+    are checked before any photo is read.
+    """
+    name = check_name(name)
+    tau = check_tau(tau, len(list(templates)))
     records = inspect_photos(photo_dir, require_face=require_face, haar=haar)
     usable, problems = _split(records, photo_dir)
     results = []
-    for clip, files in models:
+    for item in models:
+        clip, files = item if isinstance(item, tuple) else (item, None)
+        if files is None:
+            files = list(getattr(clip, "files", None) or [])
         res = audit_person(
             usable,
             name,
@@ -358,7 +438,7 @@ def run_audit(
             tau=tau,
             decoy_mask=decoy_mask,
         )
-        cands, _, _ = _place_name(name.strip(), candidates, decoy_mask)
+        cands, _, _ = _place_name(name, candidates, decoy_mask)
         res["provenance"] = provenance(
             clip.name,
             files,
@@ -371,7 +451,7 @@ def run_audit(
         )
         results.append(res)
     return {
-        "name": name.strip(),
+        "name": name,
         "photo_dir": str(photo_dir),
         "photos": records,
         "problems": problems,
@@ -403,7 +483,7 @@ img.thumb{width:96px;height:auto;border-radius:4px}
 
 
 def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(printable(value), quote=True)
 
 
 def _fmt_p(p: float) -> str:
@@ -527,12 +607,15 @@ Photos are {"embedded below" if include_photos else "not embedded in this page"}
 
 def summary_lines(result: dict) -> list[str]:
     """The audit in a few lines for a terminal or a log: problems, then a verdict per model."""
-    lines = [f"problem: {Path(p['path']).name}: {p['problem']}" for p in result["problems"]]
+    lines = [
+        f"problem: {printable(Path(p['path']).name)}: {printable(p['problem'])}"
+        for p in result["problems"]
+    ]
     for res in result["models"]:
         verdict = "member" if res["member"] else "not a member"
         lines.append(
-            f"{result['name']}: {res['model']}: {verdict} (vote score {res['vote_score']}/"
-            f"{res['n_templates']}, tau {res['tau']}, p = {res['p_value']:.3g}, "
-            f"{res['n_photos']} photos)"
+            f"{printable(result['name'])}: {printable(res['model'])}: {verdict} (vote score "
+            f"{res['vote_score']}/{res['n_templates']}, tau {res['tau']}, "
+            f"p = {res['p_value']:.3g}, {res['n_photos']} photos)"
         )
     return lines

@@ -1,5 +1,6 @@
 """The ``idia`` command line: ``idia audit`` checks whether CLIP model(s) know one person;
-``idia provenance`` shows how a workflow result was made, back to its raw inputs."""
+``idia serve`` offers that audit as a local web page; ``idia provenance`` shows how a workflow
+result was made, back to its raw inputs."""
 
 from __future__ import annotations
 
@@ -35,12 +36,21 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--photos", required=True, type=Path, help="folder of the person's photos")
     audit.add_argument("--name", required=True, help='the person\'s name, e.g. "First Last"')
     audit.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a model to audit, repeatable: open_clip:ARCH/TAG, open_clip:ARCH/WEIGHTS_FILE, "
+        "open_clip:hf-hub:ORG/NAME, hf:ORG/NAME or hf:DIR (transformers CLIP, SigLIP, SigLIP 2, "
+        "MetaCLIP 2), local:DIR (a model the workflow trained)",
+    )
+    audit.add_argument(
         "--model-dir",
         action="append",
         default=[],
         type=Path,
-        help="open_clip model folder (open_clip_config.json + open_clip_model.safetensors); "
-        "repeat for several models",
+        help="shorthand for --model local:DIR (open_clip_config.json + "
+        "open_clip_model.safetensors); repeat for several models",
     )
     audit.add_argument(
         "--arch", action="append", default=[], help="pretrained open_clip architecture"
@@ -49,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         "--pretrained",
         action="append",
         default=[],
-        help="pretrained tag or weight file, one per --arch (e.g. laion400m_e32)",
+        help="pretrained tag or weight file, one per --arch (e.g. laion400m_e32); "
+        "--arch A --pretrained P is shorthand for --model open_clip:A/P",
     )
     pool = audit.add_mutually_exclusive_group()
     pool.add_argument(
@@ -63,8 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--seed", type=int, default=11, help="seed of the generated pool")
     audit.add_argument("--templates", type=Path, help="prompt templates, one per line with {}")
-    audit.add_argument("--tau", type=int, default=1, help="member when vote score >= tau")
-    audit.add_argument("--out", type=Path, default=Path("audit"), help="output folder")
+    audit.add_argument(
+        "--tau",
+        type=int,
+        default=1,
+        help="member when vote score >= tau (1 to the number of templates; default 1)",
+    )
+    audit.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: audit/<name>-<hash>, one folder per person)",
+    )
+    audit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an audit of another person already in --out",
+    )
     audit.add_argument(
         "--include-photos",
         action="store_true",
@@ -103,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not re-hash files (fast; no mismatch check)",
     )
+    from idia.serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -136,11 +164,15 @@ def _candidates(args) -> tuple[list[str], int | None, str]:
     return pool, args.seed, "generated: the name + random en_US First Last names"
 
 
-def _load_models(args) -> list:
-    from idia.models import load_clip
+def _model_specs(args) -> list:
+    """Every model named on the command line as a parsed spec, checked before any loads."""
+    from idia.backends import ModelSpec, parse_model_spec
 
-    if not args.model_dir and not args.arch:
-        raise UserError("name at least one model: --model-dir DIR, or --arch A --pretrained P")
+    if not args.model and not args.model_dir and not args.arch:
+        raise UserError(
+            "name at least one model: --model SPEC (e.g. --model local:DIR, --model hf:DIR, "
+            "--model open_clip:ARCH/TAG), --model-dir DIR, or --arch A --pretrained P"
+        )
     if len(args.arch) != len(args.pretrained):
         raise UserError(
             f"give one --pretrained per --arch (got {len(args.arch)} --arch and "
@@ -153,22 +185,58 @@ def _load_models(args) -> list:
                 "open_clip_config.json and open_clip_model.safetensors (e.g. one under "
                 "results/models/), or use --arch and --pretrained for a pretrained model"
             )
-    models = []
-    for model_dir in args.model_dir:
-        clip = load_clip(model_dir=model_dir, device=args.device)
-        files = [model_dir / "open_clip_config.json", model_dir / "open_clip_model.safetensors"]
-        models.append((clip, files))
-    for arch, tag in zip(args.arch, args.pretrained):
-        models.append((load_clip(arch=arch, pretrained=tag, device=args.device), None))
-    return models
+    specs = [parse_model_spec(spec) for spec in args.model]
+    for spec in specs:
+        if spec.backend != "open_clip" and spec.path is not None and not spec.path.is_dir():
+            raise UserError(f"model {str(spec)!r}: folder {str(spec.path)!r} does not exist")
+    specs += [ModelSpec("local", path=model_dir) for model_dir in args.model_dir]
+    specs += [parse_model_spec(f"open_clip:{a}/{p}") for a, p in zip(args.arch, args.pretrained)]
+    return specs
+
+
+def _out_folder(args, name: str) -> Path:
+    """``--out``, or one folder per person; refuse to overwrite another person's audit."""
+    from idia.audit import person_slug
+    from idia.names import name_key
+
+    out = args.out if args.out is not None else Path("audit") / person_slug(name)
+    previous = out / "audit.json"
+    if previous.is_file() and not args.overwrite:
+        try:
+            other = json.loads(previous.read_text(encoding="utf-8")).get("name", "")
+        except (ValueError, OSError, AttributeError):
+            other = ""
+        if name_key(str(other)) != name_key(name):
+            raise UserError(
+                f"{str(previous)!r} holds the audit of another person ({other!r}); pass another "
+                "--out folder, drop --out to get one folder per person, or add --overwrite"
+            )
+    return out
 
 
 def cmd_audit(args) -> int:
     from idia.attack import PAPER_TEMPLATES
-    from idia.audit import collect_photos, render_html, run_audit, summary_lines
+    from idia.audit import (
+        check_name,
+        check_tau,
+        collect_photos,
+        printable,
+        render_html,
+        run_audit,
+        summary_lines,
+    )
+    from idia.backends import load_backend
 
-    if not args.name.strip():
-        raise UserError("--name is empty; pass the person's name, e.g. --name 'First Last'")
+    try:
+        name = check_name(args.name)
+    except ValueError as err:
+        raise UserError(f"--name: {err}") from None
+    templates = _read_lines(args.templates, "template") if args.templates else list(PAPER_TEMPLATES)
+    try:
+        check_tau(args.tau, len(templates))
+    except ValueError as err:
+        raise UserError(f"--tau: {err}") from None
+    out = _out_folder(args, name)
     if not args.photos.is_dir():
         raise UserError(
             f"photo folder {str(args.photos)!r} does not exist; pass the folder that holds the "
@@ -176,12 +244,12 @@ def cmd_audit(args) -> int:
         )
     # Check the photos before loading models: a bad folder fails in seconds.
     collect_photos(args.photos, require_face=args.require_face)
-    templates = _read_lines(args.templates, "template") if args.templates else list(PAPER_TEMPLATES)
     candidates, seed, source = _candidates(args)
-    models = _load_models(args)
+    specs = _model_specs(args)
+    models = [load_backend(spec, device=args.device) for spec in specs]
     result = run_audit(
         args.photos,
-        args.name,
+        name,
         models,
         candidates=candidates,
         templates=templates,
@@ -190,13 +258,13 @@ def cmd_audit(args) -> int:
         candidates_source=source,
         require_face=args.require_face,
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / "audit.json"
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "audit.json"
     json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    html_path = render_html(result, args.out / "audit.html", include_photos=args.include_photos)
+    html_path = render_html(result, out / "audit.html", include_photos=args.include_photos)
 
     print("\n".join(summary_lines(result)))
-    print(f"wrote {json_path} and {html_path}")
+    print(f"wrote {printable(json_path)} and {printable(html_path)}")
     return 0
 
 
@@ -228,6 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_audit(args)
         if args.command == "provenance":
             return cmd_provenance(args)
+        if args.command == "serve":
+            from idia.serve import run as cmd_serve
+
+            return cmd_serve(args)
     # RuntimeError: e.g. pretrained weights that cannot be fetched offline (idia.models).
     except (UserError, ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"idia {args.command}: error: {err}", file=sys.stderr)

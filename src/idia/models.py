@@ -1,29 +1,21 @@
-"""Load CLIP models: ones trained by the workflow (open_clip ``local-dir:``) and pretrained ones."""
+"""Load CLIP models by the workflow's model dicts; a thin layer over :mod:`idia.backends`.
+
+The rules pass ``{"model_dir": DIR}`` (a model the workflow trained), ``{"arch": A,
+"pretrained": P}`` (an open_clip pretrained tag or weight file) or ``{"spec": S}`` (any model spec
+of :func:`idia.backends.parse_model_spec`); all load into the same :class:`Backend`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from idia.compat import import_open_clip
+from idia.backends import Backend, load_backend, pick_device, spec_from_dict
 
+#: The loaded model type the attack, audit and utility code take (kept under its old name).
+Clip = Backend
 
-@dataclass
-class Clip:
-    name: str
-    model: Any
-    preprocess: Any
-    tokenizer: Any
-    device: str
-
-
-def pick_device(requested: str = "auto") -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
+__all__ = ["Clip", "load_clip", "pick_device"]
 
 
 def load_clip(
@@ -31,39 +23,14 @@ def load_clip(
     model_dir: str | Path | None = None,
     arch: str | None = None,
     pretrained: str | None = None,
+    spec: str | None = None,
     device: str = "auto",
-) -> Clip:
-    """Load a model trained by the workflow (``model_dir``) or a pretrained open_clip model."""
-    open_clip = import_open_clip()
-    device = pick_device(device)
-    if model_dir is not None:
-        model_dir = Path(model_dir)
-        config = model_dir / "open_clip_config.json"
-        weights = model_dir / "open_clip_model.safetensors"
-        for path in (config, weights):
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"model checkpoint incomplete: {path} is missing. Re-run the training rule "
-                    f"(snakemake --forcerun train_clip) to rebuild {model_dir}."
-                )
-        name = f"local-dir:{model_dir}"
-        model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
-        tokenizer = open_clip.get_tokenizer(name)
-    else:
-        if not arch or not pretrained:
-            raise ValueError("a pretrained model needs both `arch` and `pretrained` in the config")
-        try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                arch, pretrained=pretrained, device=device
-            )
-        except Exception as err:  # the hub is unreachable, or the tag is unknown
-            raise RuntimeError(
-                f"could not load pretrained open_clip model {arch!r} with weights "
-                f"{pretrained!r}: {err}\nOn a machine without internet, download the weights "
-                "once where the model hub is reachable (they are cached under "
-                "~/.cache/huggingface), copy the cache here and set HF_HUB_OFFLINE=1."
-            ) from err
-        tokenizer = open_clip.get_tokenizer(arch)
-        name = f"{arch}:{pretrained}"
-    model.eval()
-    return Clip(name=name, model=model, preprocess=preprocess, tokenizer=tokenizer, device=device)
+) -> Backend:
+    """Load a model trained by the workflow, a pretrained open_clip model, or any ``spec``."""
+    model: dict[str, Any] = {
+        "spec": spec,
+        "model_dir": model_dir,
+        "arch": arch,
+        "pretrained": pretrained,
+    }
+    return load_backend(spec_from_dict(model), device=device)

@@ -2,7 +2,7 @@ import pandas as pd
 
 from idia.attack import PAPER_TEMPLATES
 from idia.audit import render_html, run_audit, summary_lines
-from idia.models import load_clip
+from idia.backends import load_backend
 from idia.smk import finish, log_to, write_json
 
 log_to(snakemake.log[0])
@@ -13,10 +13,9 @@ models = []
 for spec in params.models:
     spec = dict(spec)
     name = spec.pop("name")
-    clip = load_clip(**spec, device=params.device)
+    clip = load_backend(spec, device=params.device)
     clip.name = name
-    weights = [snakemake.input[f"weights_{name}"]] if "model_dir" in spec else None
-    models.append((clip, weights))
+    models.append(clip)  # its weight files are hashed into the provenance
 result = run_audit(
     params.photos,
     params.name,

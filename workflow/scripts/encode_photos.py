@@ -2,14 +2,14 @@ import numpy as np
 import torch
 
 from idia.attack import encode_photos
+from idia.backends import load_backend
 from idia.identities import photo_table, read_identities
-from idia.models import load_clip
 from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 photos = photo_table(read_identities(snakemake.input.identities))
-clip = load_clip(**snakemake.params.model, device=snakemake.params.device)
+clip = load_backend(snakemake.params.model, device=snakemake.params.device)
 emb = encode_photos(
     clip.model,
     clip.preprocess,
