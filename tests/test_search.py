@@ -109,9 +109,10 @@ def test_name_inside_longer_word_does_not_match(tmp_path):
 
 def test_regex_metacharacters_are_literal(tmp_path):
     caps = ["A+B (Test) results", "AAB Test", "a+b (test)", "A+B Test", "x.y", "xzy"]
-    got = _rows(tmp_path, caps, ["A+B (Test)", "x.y", "%", "_"])
+    # as SQL LIKE patterns, AA% and AA_ would match "AAB Test"
+    got = _rows(tmp_path, caps, ["A+B (Test)", "x.y", "AA%", "AA_"])
     assert got == {"A+B (Test)": [0, 2], "x.y": [4]}
-    paper = _rows(tmp_path, caps, ["A+B (Test)", "x.y", "%"], match="paper")
+    paper = _rows(tmp_path, caps, ["A+B (Test)", "x.y", "AA%", "AA_"], match="paper")
     assert paper == {"A+B (Test)": [0], "x.y": [4]}
 
 
@@ -207,10 +208,10 @@ def test_batches_and_threads_do_not_change_hits(tmp_path, match):
 
 def test_missing_caption_column_names_file_and_columns(tmp_path):
     path = tmp_path / "x.parquet"
-    pq.write_table(pa.table({"text": ["a"], "url": ["u"]}), path)
+    pq.write_table(pa.table({"text": ["ann"], "url": ["u"]}), path)
     with pytest.raises(ValueError, match=r"x\.parquet.*'caption'.*\['text', 'url'\]"):
         search_shard(path, _names("Ann"))
-    hits = search_shard(path, _names("a"), caption_col="text")
+    hits = search_shard(path, _names("Ann"), caption_col="text")
     assert hits["row"].tolist() == [0]
 
 
@@ -315,7 +316,7 @@ def test_every_member_lands_in_exactly_one_bin(tmp_path):
         inside = [label for lo, hi, label in bins if lo <= count < hi]
         assert len(inside) == 1, (count, inside)
     counts = [1, 9, 10, 174, 175, 200, 501]
-    names = pd.DataFrame({"person_id": range(len(counts)), "name": [f"n{c}" for c in counts]})
+    names = pd.DataFrame({"person_id": range(len(counts)), "name": [f"name{c}" for c in counts]})
     hits = pd.DataFrame(
         [(pid, "s", r) for pid, c in enumerate(counts) for r in range(c)],
         columns=["person_id", "shard", "row"],
@@ -340,3 +341,37 @@ def test_shards_with_the_same_file_name_are_kept_apart(tmp_path):
         paths.append(tmp_path / f"{folder}.hits.parquet")
     counts = gather_counts(paths, names, bin_edges=[1, float("inf")])
     assert counts.loc[0, "count"] == 2
+
+
+@pytest.mark.parametrize("match", ["word", "paper"])
+def test_names_of_punctuation_or_one_letter_are_refused_naming_the_person(tmp_path, match):
+    path = _parquet(tmp_path, ["A - !!! everywhere", "Ann Lee"])
+    names = pd.DataFrame({"person_id": ["p1", "p2", "p3", "p4"], "name": ["!!!", "-", "A", "Al"]})
+    with pytest.raises(ValueError, match="fewer than 2 letters") as err:
+        search_shard(path, names, match=match)
+    for part in ("person_id='p1' name='!!!' (0 letter(s))", "person_id='p2' name='-'",
+                 "person_id='p3' name='A' (1 letter(s))"):  # fmt: skip
+        assert part in str(err.value)
+    assert "'p4'" not in str(err.value)
+    assert len(search_shard(path, names.iloc[3:], match=match)) == 0
+
+
+def test_a_caption_path_with_glob_characters_names_only_itself(tmp_path):
+    _parquet(tmp_path, ["Ann Lee", "Ann Lee again"], name="q1")
+    _parquet(tmp_path, ["Bob Ray"], name="qx")
+    names = _names("Ann Lee", "Bob Ray")
+    for literal in ("q[1]", "q*", "q?"):
+        path = _parquet(tmp_path, ["nobody", "Bob Ray"], name=literal)
+        hits = search_shard(path, names)
+        assert hits.attrs["captions"] == 2, literal
+        assert hits[["person_id", "row"]].values.tolist() == [["p1", 1]], literal
+
+
+def test_an_empty_parquet_names_the_file(tmp_path):
+    path = tmp_path / "part-00003.parquet"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"part-00003\.parquet is not a readable parquet file "
+                       r"\(0 bytes.*delete it and rerun"):  # fmt: skip
+        search_shard(path, _names("Ann Lee"))
+    with pytest.raises(FileNotFoundError, match="caption file not found: .*nope.parquet"):
+        search_shard(tmp_path / "nope.parquet", _names("Ann Lee"))

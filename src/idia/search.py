@@ -23,6 +23,7 @@ that mentions two overlapping names counts for both (the automaton reports overl
 
 from __future__ import annotations
 
+import glob
 import itertools
 import logging
 import math
@@ -142,6 +143,23 @@ def _connect(threads: int, memory_limit: str | None = None) -> duckdb.DuckDBPyCo
     return con
 
 
+#: A name with fewer letters than this (``!!!``, ``-``, ``A``) cannot name a person: searched in
+#: LAION's captions it would match millions of them.
+MIN_LETTERS = 2
+
+
+def unusable_names(names: pd.DataFrame) -> list[str]:
+    """``person_id=… name=… (n letters)`` for every name with fewer than :data:`MIN_LETTERS`
+    letters (a missing name has none); empty when every name can be searched."""
+    bad = []
+    for person, name in zip(names["person_id"], names["name"]):
+        text = "" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
+        letters = sum(ch.isalpha() for ch in text)
+        if letters < MIN_LETTERS:
+            bad.append(f"person_id={person!r} name={text!r} ({letters} letter(s))")
+    return bad
+
+
 def _check_names(names: pd.DataFrame) -> pd.DataFrame:
     missing = {"person_id", "name"} - set(names.columns)
     if missing:
@@ -153,7 +171,34 @@ def _check_names(names: pd.DataFrame) -> pd.DataFrame:
     if names["person_id"].duplicated().any():
         dup = names.loc[names["person_id"].duplicated(keep=False), "person_id"].tolist()
         raise ValueError(f"names table has duplicate person_id values: {dup}")
+    bad = unusable_names(names)
+    if bad:
+        raise ValueError(
+            f"names that are empty or have fewer than {MIN_LETTERS} letters would match a "
+            "large share of all captions; give these persons their full names (e.g. "
+            "'First Last') or remove them: " + "; ".join(bad)
+        )
     return names[["person_id", "name"]].reset_index(drop=True)
+
+
+def _duckdb_path(path: str | Path) -> str:
+    """``path`` as DuckDB's readers take it: they expand ``*``, ``?`` and ``[...]`` as a glob,
+    so ``q[1].parquet`` would read ``q1.parquet``; escaped, it names only itself."""
+    return glob.escape(str(path))
+
+
+def _parquet_schema(path: Path) -> pa.Schema:
+    """The schema of a caption parquet, or an error naming the file and what to do."""
+    try:
+        return pq.read_schema(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"caption file not found: {path}") from None
+    except (pa.ArrowException, OSError) as err:
+        raise ValueError(
+            f"{path} is not a readable parquet file ({path.stat().st_size} bytes: {err}); it was "
+            "probably cut short while being written or downloaded: delete it and rerun the job "
+            "that makes it"
+        ) from None
 
 
 def _patterns(con: duckdb.DuckDBPyConnection, names: pd.DataFrame, match: str) -> list[bytes]:
@@ -278,7 +323,7 @@ def search_shard(
     if match not in MATCH_MODES:
         raise ValueError(f"match must be one of {MATCH_MODES}, got {match!r}")
     path = Path(parquet_path)
-    schema = pq.read_schema(path)
+    schema = _parquet_schema(path)
     if caption_col not in schema.names:
         raise ValueError(
             f"{path}: no caption column {caption_col!r}; the file has columns {schema.names}. "
@@ -293,12 +338,12 @@ def search_shard(
         automaton = ahocorasick_rs.BytesAhoCorasick(_patterns(con, names, match))
         # The caption column is bound by name through a quoted identifier.
         col = '"' + caption_col.replace('"', '""') + '"'
-        total, nulls = _caption_stats(con, str(path), col, caption_col)
+        total, nulls = _caption_stats(con, _duckdb_path(path), col, caption_col)
         text = col if match == "paper" else f"' ' || {_spaced_sql(col)} || ' '"
         batches = con.sql(
             f"""SELECT file_row_number AS row, {text} AS text
                 FROM read_parquet($path, file_row_number := true) WHERE {col} IS NOT NULL""",
-            params={"path": str(path)},
+            params={"path": _duckdb_path(path)},
         ).to_arrow_reader(batch_rows)
         person, row = _scan(batches, automaton, max(1, int(threads)))
     finally:
