@@ -52,3 +52,37 @@ def test_photo_table_is_sorted_and_names_people_without_photos(tmp_path):
     (tmp_path / "photos" / "b" / "notes.txt").write_text("not a photo")
     with pytest.raises(ValueError, match=r"no photos for: b \(\"O'Brien Conan\"\)"):
         photo_table(read_identities(path))
+
+
+def test_empty_name_or_person_id_is_named_not_read_as_nan(tmp_path):
+    path = _table(tmp_path, [("a", "Ann Lee"), ("b", "Bob Ray")])
+    text = path.read_text().replace("\nb,Bob Ray,", "\nb,,").replace("\na,Ann Lee,", "\n,Ann Lee,")
+    path.write_text(text)
+    with pytest.raises(ValueError) as err:
+        read_identities(path)
+    message = str(err.value)
+    assert "row 1 (person_id='', name='Ann Lee'): empty person_id" in message
+    assert "row 2 (person_id='b', name=''): empty name" in message
+    assert "'nan'" not in message
+    parquet = tmp_path / "identities.parquet"
+    pd.DataFrame(
+        {"person_id": ["a", None], "name": [None, "Bob Ray"], "photo_dir": ["x", "y"]}
+    ).to_parquet(parquet)
+    with pytest.raises(
+        ValueError, match=r"row 2 \(person_id=None, name='Bob Ray'\): empty person_id"
+    ):
+        read_identities(parquet)
+
+
+def test_names_that_look_like_missing_values_stay_names(tmp_path):
+    path = _table(tmp_path, [("NA", "Nan Lee"), ("null", "Ann Null")])
+    table = read_identities(path)
+    assert table["person_id"].tolist() == ["NA", "null"]
+    assert table["name"].tolist() == ["Nan Lee", "Ann Null"]
+
+
+@pytest.mark.parametrize("name", ["!!!", "-", "A", " é "])
+def test_names_of_punctuation_or_one_letter_are_refused_naming_the_person(tmp_path, name):
+    path = _table(tmp_path, [("a", "Ann Lee"), ("b", name)])
+    with pytest.raises(ValueError, match=rf"fewer than 2 letters.*person_id='b' name='{name}'"):
+        read_identities(path)

@@ -17,13 +17,38 @@ def read_identities(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"identities table not found: {path}")
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if path.suffix == ".parquet":
+        table = pd.read_parquet(path)
+    else:  # the required columns as written: a person named "Nan" or an id "NA" stays itself
+        table = pd.read_csv(path, converters={c: str for c in REQUIRED})
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}; it has {list(table.columns)}")
     if table.empty:
         raise ValueError(f"{path}: no identities")
+    table = table.reset_index(drop=True)  # row numbers below count from the first data row
+    blank = {
+        column: table[column].isna() | (table[column].astype(str).str.strip() == "")
+        for column in REQUIRED
+    }
+    empty = [
+        f"row {i + 1} (person_id={table.at[i, 'person_id']!r}, name={table.at[i, 'name']!r}): "
+        f"empty {column}"
+        for column in REQUIRED
+        for i in table.index[blank[column].to_numpy()]
+    ]
+    if empty:
+        raise ValueError(f"{path}: fill in or remove these rows: " + "; ".join(empty))
     table = table.astype({"person_id": str, "name": str, "photo_dir": str})
+    from idia.search import MIN_LETTERS, unusable_names
+
+    short = unusable_names(table)
+    if short:
+        raise ValueError(
+            f"{path}: names with fewer than {MIN_LETTERS} letters cannot name a person (in "
+            "LAION's captions they would match millions); give the full name (e.g. 'First "
+            "Last'): " + "; ".join(short)
+        )
     dup_ids = table.loc[table["person_id"].duplicated(keep=False), "person_id"]
     if len(dup_ids):
         raise ValueError(f"{path}: duplicate person_id {sorted(set(dup_ids))}")
