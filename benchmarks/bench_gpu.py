@@ -2,10 +2,13 @@
 webdataset shards, and the attack's encoders (prompts/s, images/s).
 
     python benchmarks/bench_gpu.py --out /tmp/bench-gpu            # on a CUDA machine
-    python benchmarks/bench_gpu.py --out /tmp/bench-cpu --small    # smoke run on a CPU
+    python benchmarks/bench_gpu.py --small                         # seconds, on any machine
 
 Synthetic data (random-noise JPEGs, random captions): throughput does not depend on content.
-Prints a table and writes it as JSON under --out.
+Prints a table and writes it as JSON under --out (default: a temporary folder). ``--small``
+runs the same code path (shards, open_clip's trainer, both encoders) on tiny sizes with the tiny
+CLIP of ``workflow/models/idia-vit-xs`` (32 px images), on the GPU if there is one, else on the
+CPU, so that the script is exercised by the test suite.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 import statistics
 import sys
 import tarfile
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
 WORDS = ["red", "blue", "green", "photo", "person", "city", "street", "dog", "cat", "car",
          "house", "tree", "sky", "river", "night"]  # fmt: skip
 
@@ -61,14 +66,14 @@ def bench_training(shards, samples, logs, model, batch, epochs, workers, precisi
     from idia.trainer import run_training, trainer_args
 
     args = trainer_args(
-        shards=shards, num_samples=samples, arch_dir="unused", logs=str(logs), name="bench",
+        shards=shards, num_samples=samples, model=model, logs=str(logs), name="bench",
         epochs=epochs, batch_size=batch, lr=5e-4, wd=0.1, warmup=10, seed=0, workers=workers,
         precision=precision, device=device,
     )  # fmt: skip
-    args[args.index("--model") + 1] = model
     Path(logs).mkdir(parents=True, exist_ok=True)
     log = Path(logs) / "train.log"
-    seconds = run_training(args, gpus=1 if device == "cuda" else 0, log_path=log)
+    with log.open("w") as out:
+        seconds = run_training(args, gpus=1 if device == "cuda" else 0, out=out)
     rates = [float(r) for r in re.findall(r"Batch \(t\): [\d.]+, ([\d.]+)/s,", log.read_text())]
     steady = rates[len(rates) // 2 :] or rates
     return {"model": model, "batch": batch, "precision": precision, "seconds": round(seconds, 1),
@@ -77,7 +82,7 @@ def bench_training(shards, samples, logs, model, batch, epochs, workers, precisi
             "images_per_s_wall": round(samples * epochs / seconds, 1)}  # fmt: skip
 
 
-def bench_encoders(model_name, n_names, n_photos, photo_dir, device, precision):
+def bench_encoders(model_name, n_names, n_photos, photo_dir, device, precision, workers):
     import torch
 
     from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts
@@ -103,7 +108,7 @@ def bench_encoders(model_name, n_names, n_photos, photo_dir, device, precision):
     templates = list(PAPER_TEMPLATES)
     kw = {"device": device, "precision": precision, "progress": False}
     t_text = timed(lambda: encode_prompts(model, tokenizer, names, templates, **kw))
-    t_img = timed(lambda: encode_photos(model, preprocess, paths, num_workers=8, **kw))
+    t_img = timed(lambda: encode_photos(model, preprocess, paths, num_workers=workers, **kw))
     prompts = n_names * len(PAPER_TEMPLATES)
     return {"model": model_name, "precision": precision, "prompts": prompts,
             "prompts_per_s": round(prompts / t_text, 1), "photos": len(paths),
@@ -112,37 +117,51 @@ def bench_encoders(model_name, n_names, n_photos, photo_dir, device, precision):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--small", action="store_true", help="tiny sizes for a CPU smoke run")
+    parser.add_argument("--out", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--small", action="store_true", help="tiny sizes and model: seconds")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--device", default="auto", help="auto (cuda if there is one), cuda, cpu")
     a = parser.parse_args(argv)
+    if a.out is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return run(a, Path(tmp))
+    return run(a, a.out)
+
+
+def run(a: argparse.Namespace, out: Path) -> int:
     import torch
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    from idia.models import pick_device
+
+    device = pick_device(a.device)
+    # --small: the tiny CLIP at its 32 px; otherwise ViT-B-32 at 224 px (tiny sizes on a CPU)
+    model = f"local-dir:{ARCH_DIR}" if a.small else "ViT-B-32"
     small = a.small or device == "cpu"
-    samples, shards, size = (256, 2, 224) if small else (32768, 16, 224)
-    data = a.out / "shards"
+    workers = 1 if a.small else a.workers
+    size = 32 if a.small else 224
+    samples, shards = (64, 2) if a.small else (256, 2) if small else (32768, 16)
+    data = out / "shards"
     start = time.perf_counter()
-    tar_paths = make_shards(data, samples, shards, size, a.workers)
-    photos = a.out / "photos"
+    tar_paths = make_shards(data, samples, shards, size, workers)
+    photos = out / "photos"
     photos.mkdir(parents=True, exist_ok=True)
-    for i in range(64 if small else 4096):
-        (photos / f"{i:05d}.jpg").write_bytes(_jpeg(10**6 + i, 256))
+    for i in range(32 if a.small else 64 if small else 4096):
+        (photos / f"{i:05d}.jpg").write_bytes(_jpeg(10**6 + i, size + size // 7))
     print(f"data: {samples} samples in {shards} shards, {time.perf_counter() - start:.0f} s",
           file=sys.stderr)  # fmt: skip
     results = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
                "torch": torch.__version__, "training": [], "encoders": []}  # fmt: skip
     precision = "amp_bf16" if device == "cuda" else "fp32"
-    for batch in [32] if small else [256, 512]:
+    for batch in [16] if a.small else [32] if small else [256, 512]:
         results["training"].append(bench_training(
-            tar_paths, samples, a.out / f"runs-{batch}", "ViT-B-32", batch, 1, a.workers,
+            tar_paths, samples, out / f"runs-{batch}", model, batch, 1, workers,
             precision, device))  # fmt: skip
     enc_precision = "amp" if device == "cuda" else "fp32"
-    n_names, n_photos = (50, 64) if small else (1000, 4096)
+    n_names, n_photos = (50, 32) if a.small else (50, 64) if small else (1000, 4096)
     results["encoders"].append(
-        bench_encoders("ViT-B-32", n_names, n_photos, photos, device, enc_precision)
+        bench_encoders(model, n_names, n_photos, photos, device, enc_precision, workers)
     )
-    (a.out / "bench_gpu.json").write_text(json.dumps(results, indent=2))
+    (out / "bench_gpu.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0
 

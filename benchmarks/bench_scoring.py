@@ -8,11 +8,13 @@ for three models' worth of persons.
 
     .venv/bin/python benchmarks/bench_scoring.py
     .venv/bin/python benchmarks/bench_scoring.py --persons 60 --draws 5
+    .venv/bin/python benchmarks/bench_scoring.py --small      # seconds: the test suite runs it
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 
@@ -69,8 +71,9 @@ def loop_sweep(pred, person, true, ks, n_draws, seed) -> np.ndarray:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="seconds-long run on tiny sizes")
     ap.add_argument("--persons", type=int, default=120)
     ap.add_argument("--photos", type=int, default=30)
     ap.add_argument("--templates", type=int, default=21)
@@ -78,7 +81,9 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.small:
+        args.persons, args.photos, args.candidates, args.draws, args.boot = 12, 8, 100, 3, 100
 
     pred, person, true, member = synthetic_predictions(
         args.persons, args.photos, args.templates, args.candidates, args.seed
@@ -127,7 +132,8 @@ def main() -> None:
         f"TPR@1% FPR {res['tpr_at_fpr_0.01']:.3f} "
         f"[{res['tpr_at_fpr_0.01_lo']:.3f}, {res['tpr_at_fpr_0.01_hi']:.3f}]"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

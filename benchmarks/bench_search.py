@@ -405,6 +405,7 @@ def check_io(args, work: Path, all_names: pd.DataFrame, full: tuple[float, int, 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="seconds-long run on tiny sizes")
     ap.add_argument("--captions", type=int, default=1_000_000)
     ap.add_argument("--names", type=int, nargs="+", default=[500, 5000, 50000])
     ap.add_argument("--seed", type=int, default=0)
@@ -434,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra-bytes", type=int, default=512, help="width of the unused column")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temp dir)")
     args = ap.parse_args(argv)
+    if args.small:  # every method on a tiny corpus, so that the test suite exercises them
+        args.captions, args.names, args.paper_sample, args.loop_names = 20_000, [50, 500], 2000, 50
+        args.scan_probe, args.max_scan_seconds = 2000, 20.0
     args.names = sorted(set(args.names))
 
     work = args.out or Path(tempfile.mkdtemp(prefix="bench_search_"))

@@ -1,0 +1,99 @@
+"""Every benchmark's ``--small`` mode runs and prints what its README promises, so none rots.
+
+Each script runs as a subprocess exactly as a user would start it; the assertions read its
+printed rows (or the JSON it writes) and check that the numbers are there and make sense.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+NUMBER = r"([0-9][0-9,]*\.?[0-9]*)"
+
+
+def _run(script: str, *args: str, timeout: int = 600) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--small", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"{script} --small failed:\n{done.stdout}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def _positive(text: str) -> float:
+    value = float(text.replace(",", ""))
+    assert math.isfinite(value) and value > 0, text
+    return value
+
+
+def test_bench_scoring_small():
+    out = _run("bench_scoring.py")
+    assert "scores equal" in out and "metrics tables equal" in out
+    ours = re.search(rf"\| idia attack.sweep \(vectorized\)\s+\|\s+{NUMBER} \|\s+1.0 \|", out)
+    loop = re.search(rf"\| per-draw Counter loop \(notebooks\)\s+\|\s+{NUMBER} \|\s+{NUMBER}", out)
+    assert ours and loop, out
+    _positive(ours.group(1))
+    assert _positive(loop.group(2)) > 1  # the loop is slower than the vectorized sweep
+    assert re.search(r"stats.bootstrap, 3 × 12 persons, 100 reps", out)
+
+
+def test_bench_search_small():
+    out = _run("bench_search.py")
+    assert "all counts agree" in out
+    for n in (50, 500):
+        assert f"=== {n} names ===" in out
+        assert f"planted truth (1 thr): {n}/{n} names agree" in out
+    rows = re.findall(rf"idia search_shard \(word, 1 thr\)\s+{NUMBER}\s+{NUMBER}\s+\S+\s+1.0", out)
+    assert len(rows) == 2, out
+    for seconds, rate in rows:
+        _positive(seconds)
+        _positive(rate)
+    loops = re.findall(rf"per-name pandas str.contains\s+{NUMBER}\s+{NUMBER}\s+\S+\s+{NUMBER}", out)
+    assert len(loops) == 2 and all(_positive(r[2]) > 0 for r in loops), out
+
+
+def test_bench_pool_small():
+    out = _run("bench_pool.py")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert set(result["ratios"]) == {
+        "encode_time", "encode_memory", "predict_time", "predict_memory"
+    }  # fmt: skip
+    for value in result["ratios"].values():
+        assert math.isfinite(value) and value > 0
+    whole, chunked, large = result["rows"]
+    assert (whole["mode"], chunked["mode"], large["mode"]) == ("whole", "chunked", "chunked")
+    assert whole["names"] == chunked["names"] == 300 and large["names"] == 1000
+    assert whole["predict"]["digest"] == chunked["predict"]["digest"]  # same predictions
+    for row in result["rows"]:
+        for step in ("encode", "predict"):
+            assert row[step]["rate"] > 0 and row[step]["peak_mb"] >= row[step]["start_mb"] > 0
+    table = [line for line in out.splitlines() if line.startswith("| encode |")]
+    assert len(table) == 3 and "| 21000 | chunked |" in table[-1]
+    assert re.search(r"chunked / whole at 300 names: encode_time [0-9.]+", out)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_bench_gpu_small(tmp_path):
+    out = _run("bench_gpu.py", "--out", str(tmp_path))
+    result = json.loads((tmp_path / "bench_gpu.json").read_text())
+    assert json.loads(out[out.index("{") :]) == result
+    (train,) = result["training"]
+    assert train["batch"] == 16 and train["samples"] == 64
+    assert train["seconds"] > 0 and train["images_per_s_wall"] > 0
+    assert train["images_per_s_median_2nd_half"] > 0  # parsed from the trainer's own log
+    (enc,) = result["encoders"]
+    assert enc["prompts"] == 50 * 21 and enc["photos"] == 32
+    assert enc["prompts_per_s"] > 0 and enc["photos_per_s"] > 0
+    # the trainer wrote its log and a checkpoint for its one epoch
+    assert list(tmp_path.glob("runs-16/bench/checkpoints/epoch_1.pt"))
