@@ -411,7 +411,9 @@ def test_a_failed_audit_says_why_and_deletes_the_upload(app_and_work, tmp_path):
         job_url = _post(client, "Alice Example", junk).headers["location"]
         status = _wait(client, job_url)
         assert status["state"] == "failed"
-        assert "no usable photo" in status["error"] and "notes.txt" in status["error"]
+        assert "no usable photo in 'the uploaded photos'" in status["error"]
+        assert "notes.txt: not a readable image" in status["error"]
+        assert str(work) not in status["error"]  # no server path in what the user reads
         page = client.get(job_url).text
         assert "failed" in page and "empty.jpg" in page and "deleted from this server" in page
         assert client.get(job_url + "/audit.json").status_code == 404
@@ -437,6 +439,34 @@ def test_server_folder_audit_stays_under_the_photo_root(model_dir, people, tmp_p
     assert len(list(people["alice"].iterdir())) == 4  # the server's folder is never deleted
 
 
+def test_one_audit_with_two_models_of_two_libraries(model_dir, people, tmp_path):
+    from starlette.testclient import TestClient
+    from test_backends import build_clip  # the tiny transformers CLIP of the golden tests
+
+    hf_dir = build_clip(tmp_path / "hf-clip")
+    settings = _settings(model_dir, tmp_path / "work")
+    settings.models.append(ModelChoice("hf-tiny", f"hf:{hf_dir}"))
+    app = create_app(settings)
+    with TestClient(app) as client:
+        assert "hf-tiny" in client.get("/").text
+        resp = client.post(
+            "/audit",
+            data={"name": "Alice Example", "model": ["0", "1"]},
+            files=_photo_parts(people["alice"]),
+            follow_redirects=False,
+        )
+        status = _wait(client, resp.headers["location"])
+        assert status["state"] == "done" and status["done"] == status["total"]
+        texts = [s["text"] for s in status["steps"]]
+        assert "Loading model tiny" in texts and "Loading model hf-tiny" in texts
+        result = client.get(resp.headers["location"] + "/audit.json").json()
+        assert [m["label"] for m in result["models"]] == ["tiny", "hf-tiny"]
+        hashed = {f["file"] for f in result["models"][1]["provenance"]["model_files"]}
+        assert "model.safetensors" in hashed
+        page = client.get(resp.headers["location"]).text
+        assert page.count('<div class="verdict ') == 2
+
+
 def test_model_choices_from_the_config(model_dir, tmp_path):
     results = tmp_path / "results"
     shutil.copytree(model_dir, results / "models" / "world-vit")
@@ -460,6 +490,8 @@ def test_model_choices_from_the_config(model_dir, tmp_path):
         model_choices([f"local:{model_dir}", f"local:{model_dir}"])
     with pytest.raises(ValueError, match="does not exist"):
         model_choices(["local:" + str(tmp_path / "missing")])
+    with pytest.raises(ValueError, match="must start with"):
+        model_choices(["clip:ViT-B-32"])
 
 
 def test_cli_serve_checks_its_options_before_serving(tmp_path, capsys):

@@ -27,6 +27,7 @@ import concurrent.futures
 import contextlib
 import html
 import json
+import os
 import re
 import secrets
 import shutil
@@ -107,6 +108,9 @@ def model_choices(
                 models[f"{name}-n{level}"] = spec
         for name, spec in models.items():
             spec = spec or {}
+            if "spec" in spec:
+                choices.append(ModelChoice(name, str(spec["spec"])))
+                continue
             if "pretrained" in spec:
                 choices.append(ModelChoice(name, f"open_clip:{spec['arch']}/{spec['pretrained']}"))
                 continue
@@ -118,13 +122,15 @@ def model_choices(
                     f"model {name!r} of {config} is not trained yet ({folder} has no "
                     f"open_clip_config.json); run `snakemake {folder}/card.json` to train it"
                 )
-    for choice in choices:  # a typo in a folder fails at start-up, not at the first audit
-        kind, _, rest = choice.spec.partition(":")
-        if kind in ("local", "local-dir") and not Path(rest).is_dir():
+    from idia.backends import parse_model_spec
+
+    for choice in choices:  # a typo fails at start-up, not at the first audit
+        parsed = parse_model_spec(choice.spec)
+        if parsed.backend == "local" and not (parsed.path and parsed.path.is_dir()):
             raise ValueError(
-                f"model folder {rest!r} (--model {choice.spec}) does not exist; pass a folder "
-                "that holds open_clip_config.json and open_clip_model.safetensors, e.g. one "
-                "under results/models/"
+                f"model folder {str(parsed.path)!r} (--model {choice.spec}) does not exist; pass "
+                "a folder that holds open_clip_config.json and open_clip_model.safetensors, "
+                "e.g. one under results/models/"
             )
     labels = [c.label for c in choices]
     clashes = sorted({label for label in labels if labels.count(label) > 1})
@@ -133,29 +139,6 @@ def model_choices(
             f"two models share the label(s) {clashes}; name them apart with --model LABEL=SPEC"
         )
     return choices, notes
-
-
-def load_model(spec: str, device: str = "auto"):
-    """A loaded ``Clip`` and the files that identify it (hashed into the provenance)."""
-    from idia.models import load_clip
-
-    kind, _, rest = spec.partition(":")
-    if kind in ("local", "local-dir"):
-        folder = Path(rest)
-        if not folder.is_dir():
-            raise ValueError(
-                f"model folder {rest!r} (spec {spec!r}) does not exist; pass a folder with "
-                "open_clip_config.json and open_clip_model.safetensors"
-            )
-        files = [folder / "open_clip_config.json", folder / "open_clip_model.safetensors"]
-        return load_clip(model_dir=folder, device=device), files
-    if kind == "open_clip" and "/" in rest:
-        arch, _, tag = rest.partition("/")
-        return load_clip(arch=arch, pretrained=tag, device=device), None
-    raise ValueError(
-        f"model spec {spec!r} is not understood; use local:DIR (a model the workflow trained) "
-        "or open_clip:ARCH/TAG_OR_WEIGHTS_FILE"
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,7 +233,7 @@ class Auditor:
         self.work_dir.chmod(0o700)
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._clips: dict[str, tuple] = {}
+        self._clips: dict = {}  # spec → Backend
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="idia-audit")
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -297,9 +280,12 @@ class Auditor:
         """Load a model before the first audit needs it."""
         self._clip(choice)
 
-    def _clip(self, choice: ModelChoice) -> tuple:
+    def _clip(self, choice: ModelChoice):
+        """The loaded backend of ``choice`` (loaded once, kept for later audits)."""
+        from idia.backends import load_backend
+
         if choice.spec not in self._clips:
-            self._clips[choice.spec] = load_model(choice.spec, self.settings.device)
+            self._clips[choice.spec] = load_backend(choice.spec, self.settings.device)
         return self._clips[choice.spec]
 
     def _candidates(self, name: str) -> tuple[list[str], int | None, str | None]:
@@ -326,12 +312,12 @@ class Auditor:
             result = None
             for choice in job.models:
                 job.step(f"Loading model {choice.label}")
-                clip, files = self._clip(choice)
+                backend = self._clip(choice)
                 job.step(f"Running the attack with {choice.label} on {len(usable)} photos")
                 res = run_audit(
                     job.photo_dir,
                     job.name,
-                    [(clip, files)],
+                    [backend],  # its weight files are hashed into the provenance
                     candidates=candidates,
                     templates=self.templates,
                     tau=job.tau,
@@ -354,6 +340,9 @@ class Auditor:
         except Exception as err:  # shown on the page; the server keeps serving
             known = isinstance(err, ValueError | RuntimeError | OSError)
             job.error = str(err) if known else f"{type(err).__name__}: {err}"
+            if job.uploaded:  # the server's folders mean nothing to the person who uploaded
+                job.error = job.error.replace(f"{job.photo_dir}{os.sep}", "")
+                job.error = job.error.replace(str(job.photo_dir), "the uploaded photos")
             job.state = "failed"
             print(f"idia serve: audit {job.id[:6]}… failed: {job.error}", file=sys.stderr)
         finally:
@@ -807,7 +796,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "examples:\n"
             "  idia serve --config config/config.yaml            # the workflow's trained models\n"
             "  idia serve --model world=local:results/models/world-vit --port 8000\n"
-            "  idia serve --model open_clip:ViT-B-32-quickgelu/laion400m_e32\n"
+            "  idia serve --model open_clip:ViT-B-32-quickgelu/laion400m_e32 \\\n"
+            "             --model siglip=hf:path/to/saved_siglip\n"
             "then open http://127.0.0.1:8000 in a browser."
         ),
     )
@@ -816,8 +806,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="[LABEL=]SPEC",
-        help="a model to offer: local:DIR (a folder the workflow trained, e.g. "
-        "results/models/world-vit) or open_clip:ARCH/TAG_OR_WEIGHTS_FILE; repeatable",
+        help="a model to offer, repeatable: local:DIR (a model the workflow trained, e.g. "
+        "results/models/world-vit), open_clip:ARCH/TAG, open_clip:ARCH/WEIGHTS_FILE, "
+        "open_clip:hf-hub:ORG/NAME, hf:ORG/NAME or hf:DIR (transformers CLIP, SigLIP, "
+        "SigLIP 2, MetaCLIP 2); LABEL= names it on the page",
     )
     serve.add_argument(
         "--config",
