@@ -4,7 +4,8 @@ For each backend our embeddings must equal the library's own forward pass on the
 and a whole ``idia audit`` must run through it. The tiny transformers models are built from
 configs and saved with ``save_pretrained``; their tokenizers are built here too: CLIP's from a
 small BPE vocabulary, SigLIP's from a SentencePiece model trained on a few sentences (the real
-``spiece.model`` format), SigLIP 2's (Gemma) from a small BPE vocabulary.
+``spiece.model`` format), SigLIP 2's (Gemma) from a small BPE vocabulary, MetaCLIP 2's (XLM-R)
+from a small unigram vocabulary.
 """
 
 from __future__ import annotations
@@ -169,7 +170,34 @@ def build_siglip2(out: Path) -> Path:
     return out
 
 
-HF_BUILDERS = {"clip": build_clip, "siglip": build_siglip, "siglip2": build_siglip2}
+def build_metaclip2(out: Path) -> Path:
+    """MetaCLIP 2: CLIP's architecture with a multilingual (XLM-R, unigram) tokenizer."""
+    letters = string.ascii_lowercase + "ëéö"
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [(c, -1.0) for c in letters + string.ascii_uppercase + "'.-!"]
+    vocab += [("▁" + c, -2.0) for c in letters + string.ascii_uppercase] + [("<mask>", 0.0)]
+    tok = transformers.XLMRobertaTokenizer(vocab=vocab, model_max_length=77)
+    cfg = transformers.MetaClip2Config(
+        text_config=_text_cfg(len(vocab), 77, bos_token_id=0, pad_token_id=1, eos_token_id=2),
+        vision_config=_VISION,
+        projection_dim=16,
+    )
+    torch.manual_seed(3)
+    model = transformers.MetaClip2Model(cfg)
+    images = transformers.CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    transformers.CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
+    model.save_pretrained(out)
+    return out
+
+
+HF_BUILDERS = {
+    "clip": build_clip,
+    "siglip": build_siglip,
+    "siglip2": build_siglip2,
+    "metaclip2": build_metaclip2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +252,7 @@ def _library_forward(folder: Path, images, texts, **text_kwargs):
 # How each model card tells users to call the processor.
 CARD_TEXT_KWARGS = {
     "clip": {"padding": True},
+    "metaclip2": {"padding": True},
     "siglip": {"padding": "max_length", "max_length": 64},
     "siglip2": {"padding": "max_length", "max_length": 64},
 }
@@ -448,6 +477,36 @@ def test_cli_audit_through_every_backend(hf_dirs, open_clip_file, model_dir, pho
     assert models[-2]["templates"] == models[-1]["templates"]
     assert models[-2]["p_value"] == models[-1]["p_value"]
     # different backends give different evidence (their embeddings differ)
-    assert len({m["mean_margin"] for m in models[:4]}) == 4
+    assert len({m["mean_margin"] for m in models[:5]}) == 5
     page = (out / "audit.html").read_text(encoding="utf-8")
     assert all(f"hf:{hf_dirs[k]}" in page for k in HF_BUILDERS)
+
+
+def _fake_hub_cache(cache: Path, repo: str, folder: Path) -> None:
+    """Lay ``folder``'s files out as the hub cache holds a downloaded repository."""
+    rev = "0" * 40
+    root = cache / f"models--{repo.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(rev)
+    shutil.copytree(folder, root / "snapshots" / rev)
+
+
+def test_offline_models_in_the_hub_cache_load_without_network(
+    hf_dirs, model_dir, images, tmp_path, monkeypatch
+):
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    _fake_hub_cache(cache, "idia-test/tiny-clip", hf_dirs["clip"])
+    _fake_hub_cache(cache, "idia-test/tiny-open-clip", model_dir)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = load_backend("hf:idia-test/tiny-clip", device="cpu")
+    local = load_backend(f"hf:{hf_dirs['clip']}", device="cpu")
+    torch.testing.assert_close(hub.encode_texts(PROMPTS), local.encode_texts(PROMPTS))
+    assert "model.safetensors" in {f.name for f in hub.files}
+    oc = load_backend("open_clip:hf-hub:idia-test/tiny-open-clip", device="cpu")
+    ref = load_backend(f"local:{model_dir}", device="cpu")
+    torch.testing.assert_close(oc.encode_images(images), ref.encode_images(images))
+    assert [f.name for f in oc.files] == ["open_clip_config.json", "open_clip_model.safetensors"]
