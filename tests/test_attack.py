@@ -23,6 +23,7 @@ from idia.attack import (
     template_correct,
     vote_scores,
 )
+from idia.stats import clopper_pearson
 
 # ---------------------------------------------------------------------------------------------
 # Plurality rule
@@ -272,12 +273,19 @@ def test_metrics_table_on_constructed_case():
     assert df2[["tp", "fn", "fp", "tn"]].values.tolist()[0] == [1, 1, 0, 2]
 
     summ = summarize(df)
-    assert list(summ.columns) == ["k", "metric", "mean", "sd"]
+    assert list(summ.columns) == ["k", "metric", "mean", "sd", "n", "lo", "hi"]
     row = summ[(summ.k == 1) & (summ.metric == "tpr")].iloc[0]
     assert row["mean"] == pytest.approx(0.25)
     assert row["sd"] == pytest.approx(np.std([0.5, 0.0], ddof=1))
+    # person-level interval: 0.5 successes (mean of 1 and 0) of the 2 members
+    assert row["n"] == 2
+    assert (row["lo"], row["hi"]) == pytest.approx(clopper_pearson(0.5, 2))
     row = summ[(summ.k == 10) & (summ.metric == "accuracy")].iloc[0]
     assert (row["mean"], row["sd"]) == (1.0, 0.0)
+    # 4 of 4 identities right in every draw: sd 0, but the exact interval is [0.025^(1/4), 1]
+    assert row["n"] == 4 and row["lo"] == pytest.approx(0.025**0.25) and row["hi"] == 1.0
+    row = summ[(summ.k == 1) & (summ.metric == "fpr")].iloc[0]
+    assert row["n"] == 2 and (row["lo"], row["hi"]) == pytest.approx(clopper_pearson(0.5, 2))
     assert summ.metric.tolist()[:5] == ["accuracy", "tpr", "fnr", "fpr", "tnr"]
 
 
@@ -289,6 +297,8 @@ def test_metrics_nan_without_members_and_single_draw_sd():
     summ = summarize(df)
     assert (summ["sd"].fillna(0) == 0).all()
     assert summ.loc[summ.metric == "fpr", "mean"].item() == 0.5
+    no_members = summ[summ.metric.isin(["tpr", "fnr"])]
+    assert (no_members["n"] == 0).all() and no_members[["lo", "hi"]].isna().all().all()
 
 
 def test_scores_long():

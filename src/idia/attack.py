@@ -20,6 +20,8 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from idia.stats import clopper_pearson
+
 __all__ = [
     "PAPER_TEMPLATES",
     "decide",
@@ -632,16 +634,39 @@ def metrics_table(
     return df
 
 
-def summarize(metrics_df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sd over draws (ddof=1; 0 with a single draw) of each rate, per k."""
-    long = metrics_df.melt(id_vars=["k", "draw"], value_vars=list(RATE_COLUMNS), var_name="metric")
-    grouped = long.groupby(["k", "metric"], sort=False)["value"]
-    out = grouped.agg(mean="mean", sd=lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0)
-    out = out.reset_index()
-    out["metric"] = pd.Categorical(out["metric"], categories=list(RATE_COLUMNS), ordered=True)
-    out = out.sort_values(["k", "metric"], kind="stable").reset_index(drop=True)
-    out["metric"] = out["metric"].astype(str)
-    return out[["k", "metric", "mean", "sd"]]
+#: For each rate: the count columns of its numerator and of its denominator (identities).
+_RATE_COUNTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "accuracy": (("tp", "tn"), ("tp", "fn", "fp", "tn")),
+    "tpr": (("tp",), ("tp", "fn")),
+    "fnr": (("fn",), ("tp", "fn")),
+    "fpr": (("fp",), ("fp", "tn")),
+    "tnr": (("tn",), ("fp", "tn")),
+}
+
+
+def summarize(metrics_df: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per k and rate: mean and sd over draws, and a Clopper–Pearson interval over identities.
+
+    The sd (ddof=1; 0 with a single draw) is the spread from the random photo subsets only: at
+    k = all photos every draw is the same and it is 0. The uncertainty that matters for a claim
+    about the model is over identities: ``n`` identities enter the rate's denominator and
+    ``lo``/``hi`` is the exact (1 − alpha) binomial interval at the mean count of successes over
+    draws (x̄ of n; x̄ is an integer when all draws agree).
+    """
+    ks = metrics_df["k"].to_numpy()
+    rows = []
+    for k in pd.unique(ks):
+        at_k = metrics_df[ks == k]
+        for metric in RATE_COLUMNS:
+            num, den = _RATE_COUNTS[metric]
+            n = int(at_k[list(den)].sum(axis=1).iloc[0])
+            successes = float(at_k[list(num)].sum(axis=1).mean())
+            lo, hi = clopper_pearson(successes, n, alpha) if n else (np.nan, np.nan)
+            values = at_k[metric]
+            sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            rows.append((k, metric, float(values.mean()), sd, n, lo, hi))
+    out = pd.DataFrame(rows, columns=["k", "metric", "mean", "sd", "n", "lo", "hi"])
+    return out.sort_values("k", kind="stable").reset_index(drop=True)
 
 
 def scores_long(scores: np.ndarray, person_ids: Sequence, ks: Sequence[int]) -> pd.DataFrame:
