@@ -9,6 +9,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/world.smk"
+include: "workflow/rules/sources.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/retrieve.smk"

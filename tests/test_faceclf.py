@@ -16,7 +16,7 @@ from idia.faces import (
     stratified_split,
     train_face_classifier,
 )
-from idia.world import render_face, render_scene, sample_identity
+from idia.render import render_face, render_scene, sample_identity
 
 CROP = 32
 N_IDENTITIES = 6

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from idia.faces import detect_faces, detection_rate
-from idia.world import render_face, render_scene, sample_identity
+from idia.render import render_face, render_scene, sample_identity
 
 
 def _faces(n_identities: int, n_photos: int, size: int = 112) -> list[np.ndarray]:

@@ -10,7 +10,8 @@ import pytest
 
 from idia.download import read_shard, write_shard
 from idia.inject import check_levels, choose_pairs, inject, read_back_counts, verify_counts
-from idia.world import _write_jpeg, render_face, render_scene, sample_identity
+from idia.render import render_face, render_scene, sample_identity
+from idia.render import write_jpeg as _write_jpeg
 
 NAMES = {"p0": "Zoë Ångström", "p1": "Liam O'Neil", "p2": "Mia Schulz", "p3": "Noah Park"}
 

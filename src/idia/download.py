@@ -1,91 +1,71 @@
-"""Download image-caption shards with img2dataset, the same code path as a real LAION download.
+"""Download image shards with img2dataset, the same code path as a real LAION or CC3M download.
 
-In the embedded world the images sit on local disk. ``serve_directory`` puts them behind a
-throwaway HTTP server on 127.0.0.1 (a free port, stopped on exit) so that img2dataset fetches
-them over HTTP exactly as it would fetch the web; failed URLs are counted, never fatal.
+Failed URLs are counted per reason, never fatal; the shard and its table come out in key order
+so that the same URLs give the same bytes whatever order the download threads finish in.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import io
 import json
 import os
 import shutil
 import tarfile
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve_directory(root: str | Path) -> Iterator[str]:
-    """Serve ``root`` on 127.0.0.1 at a free port; yield the base URL; always shut down."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"cannot serve {root}: not a directory")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="idia-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
-def url_table(shard: str | Path, base_url: str) -> pd.DataFrame:
-    """Turn a world shard (key, path, caption) into img2dataset's input (url, caption, key)."""
-    table = pd.read_parquet(shard)
-    missing = {"key", "path", "caption"} - set(table.columns)
-    if missing:
-        raise ValueError(f"{shard}: missing columns {sorted(missing)}; has {list(table.columns)}")
-    return pd.DataFrame(
-        {
-            "url": base_url.rstrip("/") + "/" + table["path"].astype(str),
-            "caption": table["caption"],
-            "source_key": table["key"].astype(str),
-        }
-    )
 
 
 def download_shard(
     urls: pd.DataFrame,
     out_dir: str | Path,
     *,
+    url_col: str = "url",
+    caption_col: str | None = None,
+    keep_columns: Iterable[str] = (),
     processes: int = 1,
     threads: int = 16,
     timeout: int = 10,
     retries: int = 0,
+    compute_hash: str | None = None,
+    keep_bytes: bool = False,
+    image_size: int | None = None,
+    max_aspect_ratio: float | None = None,
 ) -> dict:
-    """Download a table of (url, caption, source_key) into one webdataset shard.
+    """Download a table of URLs into one webdataset shard with img2dataset.
 
-    Writes ``out_dir/00000.tar`` and ``00000.parquet`` (every input row with its status) and
-    returns img2dataset's counts. Failed URLs are counted, not fatal. Both files come out in key
-    order (see :func:`canonical_order`), so the same URLs give the same shard.
+    Writes ``out_dir/00000.tar`` and ``00000.parquet`` (every input row with its status and
+    error) and returns the counts, failures by reason included. ``keep_bytes`` keeps each
+    file's original bytes (needed when a list pins their sha256, as FaceScrub's does);
+    ``image_size`` shrinks larger images to that size, keeping the aspect ratio (the CC3M
+    recipe: 512), and ``max_aspect_ratio`` drops images more elongated than that.
     """
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     from img2dataset import download
 
     out_dir = Path(out_dir)
-    n_rows = len(urls)
-    if n_rows == 0:
-        raise ValueError(f"no rows to download into {out_dir}")
-    # Start from an empty folder (img2dataset's own "overwrite" mode deletes its temp files).
-    if out_dir.exists():
+    if out_dir.exists():  # start empty (img2dataset's "overwrite" mode deletes its temp files)
         shutil.rmtree(out_dir)
+    keep_columns = list(keep_columns)
+    if urls.empty:
+        out_dir.mkdir(parents=True)
+        write_shard(out_dir / "00000.tar", [])
+        columns = ["key", url_col, *([caption_col] if caption_col else []), *keep_columns,
+                   "status", "error_message"]  # fmt: skip
+        pd.DataFrame(columns=columns).to_parquet(out_dir / "00000.parquet", index=False)
+        return {"rows": 0, "successes": 0, "failed_to_download": 0, "failed_to_resize": 0,
+                "status_dict": {}}  # fmt: skip
+    options: dict = {"resize_mode": "no"}
+    if image_size:
+        options = {"resize_mode": "keep_ratio", "resize_only_if_bigger": True,
+                   "image_size": int(image_size)}  # fmt: skip
+    if max_aspect_ratio:
+        options["max_aspect_ratio"] = float(max_aspect_ratio)
+    if keep_bytes:
+        options = {"resize_mode": "no", "disable_all_reencoding": True}
     with tempfile.TemporaryDirectory(prefix="idia-urls-") as tmp:
         url_list = Path(tmp) / "urls.parquet"
         urls.to_parquet(url_list, index=False)
@@ -93,34 +73,70 @@ def download_shard(
             url_list=str(url_list),
             output_folder=str(out_dir),
             input_format="parquet",
-            url_col="url",
-            caption_col="caption",
-            save_additional_columns=["source_key"],
+            url_col=url_col,
+            caption_col=caption_col,
+            save_additional_columns=keep_columns or None,
             output_format="webdataset",
-            resize_mode="no",
-            number_sample_per_shard=n_rows,
+            number_sample_per_shard=len(urls),
             processes_count=processes,
             thread_count=threads,
             timeout=timeout,
             retries=retries,
-            compute_hash=None,
+            compute_hash=compute_hash,
             extract_exif=False,
             disallowed_header_directives=[],
             incremental_mode="incremental",
             enable_wandb=False,
+            **options,
         )
     stats_path = out_dir / "00000_stats.json"
     if not stats_path.exists():
         raise RuntimeError(f"img2dataset wrote no stats in {out_dir}; see the log above")
     stats = json.loads(stats_path.read_text())
     canonical_order(out_dir / "00000.tar", out_dir / "00000.parquet")
+    # the stats file holds timings and this machine's paths: keep only what identifies the data
+    stats_path.unlink()
     return {
-        "rows": n_rows,
+        "rows": len(urls),
         "successes": int(stats.get("successes", 0)),
         "failed_to_download": int(stats.get("failed_to_download", 0)),
         "failed_to_resize": int(stats.get("failed_to_resize", 0)),
-        "status_dict": stats.get("status_dict", {}),
+        "status_dict": dict(sorted(stats.get("status_dict", {}).items())),
     }
+
+
+def split_rows(table: pd.DataFrame, n_shards: int) -> list[pd.DataFrame]:
+    """``table`` in ``n_shards`` contiguous blocks of (nearly) equal size, one per job."""
+    bounds = np.linspace(0, len(table), n_shards + 1).round().astype(int)
+    return [table.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def read_caption_tsv(path: str | Path) -> pd.DataFrame:
+    """A CC3M-format file, ``caption<TAB>url`` per line, as a table (caption, url).
+
+    CC3M's files have no header; a first line ``caption<TAB>url`` is skipped if present. A line
+    without exactly one tab is an error that names it.
+    """
+    path = Path(path)
+    captions, urls = [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            fields = line.split("\t")
+            if len(fields) != 2:
+                raise ValueError(
+                    f"{path}:{number}: expected 'caption<TAB>url', found {len(fields)} "
+                    f"tab-separated field(s): {line[:120]!r}"
+                )
+            if number == 1 and [f.strip().lower() for f in fields] == ["caption", "url"]:
+                continue
+            captions.append(fields[0])
+            urls.append(fields[1].strip())
+    if not urls:
+        raise ValueError(f"{path}: no caption-URL pairs (empty file?)")
+    return pd.DataFrame({"caption": captions, "url": urls})
 
 
 def iter_shard(tar_path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from idia.names import name_key
@@ -84,3 +87,131 @@ def photo_table(identities: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["person_id", "person_index", "path"])
     table.insert(0, "photo_index", range(len(table)))
     return table
+
+
+def _reason(status: str | None, error: str | None) -> str:
+    """img2dataset's per-URL error as a short, countable reason."""
+    if status is None or (isinstance(status, float) and np.isnan(status)):
+        return "not attempted"
+    text = str(error or status)
+    http = re.search(r"HTTP Error (\d+)", text)
+    if http:
+        return f"HTTP {http.group(1)}"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text.strip().splitlines()[0][:60] if text.strip() else str(status)
+
+
+def assemble_identities(
+    plan: pd.DataFrame,
+    shards: list[tuple[str | Path, str | Path]],
+    photo_root: str | Path,
+    crop_root: str | Path,
+    *,
+    min_photos: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The study's identities from their downloaded images: full photos and bounding-box crops.
+
+    ``plan`` is the download plan (see :func:`idia.facescrub.plan_downloads`); ``shards`` the
+    (tar, parquet) pairs img2dataset wrote for it, with the plan's ``row`` and img2dataset's
+    ``sha256`` of the raw bytes. Returns (identities, per-person report, per-URL outcomes): a
+    photo whose hash differs from the list's, that does not decode, or whose box falls outside
+    it is counted with that reason; a person with fewer than ``min_photos`` photos is reported
+    as excluded with that reason, never dropped silently.
+    """
+    from PIL import Image
+
+    from idia.download import iter_shard
+
+    status = pd.concat(
+        [
+            pd.read_parquet(parquet, columns=["key", "row", "status", "error_message", "sha256"])
+            .assign(shard=i)
+            for i, (_, parquet) in enumerate(shards)
+        ],
+        ignore_index=True,
+    )
+    outcome = plan.merge(status, on="row", how="left", validate="1:1")
+    outcome["outcome"] = [
+        "downloaded" if s == "success" else _reason(s, e)
+        for s, e in zip(outcome["status"], outcome["error_message"])
+    ]
+    expected = outcome["sha256_x"].fillna("")
+    mismatch = (outcome["outcome"] == "downloaded") & (expected != "") & (
+        expected != outcome["sha256_y"].fillna("")
+    )
+    outcome.loc[mismatch, "outcome"] = "hash mismatch"
+    outcome["crop"] = ""
+    by_key = {(int(s), str(k)): r for s, k, r in zip(status["shard"], status["key"], status["row"])}
+    index_of_row = dict(zip(outcome["row"], outcome.index))
+    photo_root, crop_root = Path(photo_root), Path(crop_root)
+    images: dict[int, tuple[bytes, str, tuple[int, int]]] = {}
+    for i, (tar, _) in enumerate(shards):
+        for key, parts in iter_shard(tar):
+            row = by_key.get((i, key))
+            if row is None or "jpg" not in parts:
+                continue
+            at = index_of_row[row]
+            if outcome.at[at, "outcome"] != "downloaded":
+                continue
+            try:
+                with Image.open(io.BytesIO(parts["jpg"])) as img:
+                    img.load()
+                    fmt, size = (img.format or "jpeg").lower(), img.size
+            except Exception:
+                outcome.at[at, "outcome"] = "not an image"
+                continue
+            images[row] = (parts["jpg"], "jpg" if fmt == "jpeg" else fmt, size)
+    outcome.loc[
+        (outcome["outcome"] == "downloaded") & ~outcome["row"].isin(list(images)), "outcome"
+    ] = "missing from shard"
+    kept_rows = outcome["outcome"] == "downloaded"
+    photos_per_person = outcome[kept_rows].groupby("person_id").size()
+    people = outcome.drop_duplicates("person_id")[["person_id", "name", "gender", "source"]]
+    n_photos = people["person_id"].map(photos_per_person).fillna(0).astype(int)
+    keep = n_photos >= min_photos
+    kept_people = set(people.loc[keep, "person_id"])
+
+    for at in outcome.index[kept_rows]:
+        rec = outcome.loc[at]
+        if rec["person_id"] not in kept_people:
+            continue
+        data, ext, (width, height) = images[int(rec["row"])]
+        folder = photo_root / rec["person_id"]
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{int(rec['row']):07d}"
+        (folder / f"{stem}.{ext}").write_bytes(data)
+        if rec["x2"] < 0:
+            continue
+        if rec["x2"] > width or rec["y2"] > height:
+            outcome.at[at, "crop"] = f"bbox outside the image ({width}x{height})"
+            continue
+        with Image.open(io.BytesIO(data)) as img:
+            crop = img.convert("RGB").crop((rec["x1"], rec["y1"], rec["x2"], rec["y2"]))
+        (crop_root / rec["person_id"]).mkdir(parents=True, exist_ok=True)
+        crop.save(crop_root / rec["person_id"] / f"{stem}.jpg", quality=95)
+        outcome.at[at, "crop"] = "ok"
+
+    counts = outcome.pivot_table(
+        index="person_id", columns="outcome", values="row", aggfunc="count", fill_value=0
+    )
+    report = people.set_index("person_id").join(counts).fillna(0).reset_index()
+    report.insert(4, "listed", report["person_id"].map(outcome.groupby("person_id").size()))
+    report["photos"] = n_photos.to_numpy()
+    crops = outcome[outcome["crop"] == "ok"].groupby("person_id").size()
+    report["crops"] = report["person_id"].map(crops).fillna(0).astype(int)
+    bad_box = outcome[outcome["crop"].str.startswith("bbox")].groupby("person_id").size()
+    report["bbox_outside"] = report["person_id"].map(bad_box).fillna(0).astype(int)
+    report["status"] = np.where(keep.to_numpy(), "kept", "excluded")
+    report["reason"] = [
+        "" if k else f"only {n} usable photos, fewer than identities.min_photos={min_photos}"
+        for k, n in zip(keep, n_photos)
+    ]
+    identities = report[report["status"] == "kept"][["person_id", "name", "gender", "source"]]
+    identities = identities.assign(
+        photo_dir=[str(photo_root / p) for p in identities["person_id"]],
+        crop_dir=[str(crop_root / p) for p in identities["person_id"]],
+        n_photos=report.loc[report["status"] == "kept", "photos"].to_numpy(),
+    ).reset_index(drop=True)
+    urls = outcome[["row", "person_id", "name", "url", "outcome", "crop"]]
+    return identities, report, urls

@@ -226,3 +226,50 @@ def read_name_list(path: str | Path) -> list[str]:
     if not names:
         raise ValueError(f"name list {path} contains no names")
     return names
+
+
+def read_ssa_first_names(path: str | Path, top: int) -> tuple[list[str], list[str]]:
+    """The ``top`` first names per sex of the SSA baby-name data, most popular first.
+
+    Reads hadley/data-baby-names' ``baby-names.csv`` (``year,name,percent,sex``, sex ``boy`` /
+    ``girl``, the top 1,000 per year and sex): a name's popularity is its percent summed over
+    the years. Returns (female, male).
+    """
+    import pandas as pd
+
+    path = Path(path)
+    table = pd.read_csv(path)
+    missing = {"name", "percent", "sex"} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"{path}: not the SSA baby-name format (year,name,percent,sex); "
+            f"missing {sorted(missing)}"
+        )
+    lists = []
+    for sex in ("girl", "boy"):
+        rows = table[table["sex"] == sex]
+        if rows.empty:
+            raise ValueError(f"{path}: no names with sex {sex!r}")
+        total = rows.groupby("name", sort=False)["percent"].sum()
+        lists.append(list(total.sort_values(ascending=False, kind="stable").index[:top]))
+    return lists[0], lists[1]
+
+
+def read_census_surnames(path: str | Path, top: int) -> list[str]:
+    """The first ``top`` surnames of the Census 2010 table, in title case (``O'Brien``).
+
+    The published CSV has a header (``SURNAME,RANK,...``), numbers with thousands separators and
+    three footer lines; rows whose RANK is not a number (the footer) are skipped.
+    """
+    path = Path(path)
+    rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    if not rows or [c.strip().upper() for c in rows[0][:2]] != ["SURNAME", "RANK"]:
+        raise ValueError(f"{path}: not the Census surname table (header SURNAME,RANK,...)")
+    names = [
+        r[0].strip().title()
+        for r in rows[1:]
+        if len(r) > 1 and r[0].strip() and r[1].replace(",", "").strip().isdigit()
+    ]
+    if not names:
+        raise ValueError(f"{path}: no surnames")
+    return names[:top]

@@ -4,9 +4,9 @@
 
 rule candidate_pool:
     input:
+        unpack(name_lists),
         identities=identities_table(),
-        lists=list(candidate_lists().values()),
-        code=package("names"),
+        code=package("names", "identities"),
     output:
         f"{RESULTS}/attack/candidates.parquet",
     log:
@@ -19,7 +19,7 @@ rule candidate_pool:
     params:
         size=config["candidates"]["size"],
         seed=config["candidates"]["seed"],
-        lists=candidate_lists(),
+        top=config["candidates"]["top"],
     script:
         "../scripts/candidates.py"
 

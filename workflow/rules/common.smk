@@ -6,23 +6,16 @@ from types import SimpleNamespace
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from idia.sources import Needed, file_name, is_remote, missing_message
+
 validate(config, "../schemas/config.schema.yaml")
 
-WORLD = config["track"] == "world"
 RESULTS = "results"
-
-if WORLD and "world" not in config:
-    raise ValueError(
-        "config: track 'world' needs a `world:` section (see config/config.yaml)"
-    )
-if not WORLD and ("captions" not in config or "identities" not in config):
-    raise ValueError(
-        "config: track 'laion' needs `captions:` (dir, shards) and `identities:` "
-        "(see config/paper.yaml)"
-    )
-if WORLD and config["world"]["n_members"] > config["world"]["n_identities"]:
-    raise ValueError("config: world.n_members exceeds world.n_identities")
+RESOURCES = "resources"
+SOURCES = config["sources"]
 INJECTION = config.get("injection")
+# Targets that check a run against a known truth (the embedded world adds its own).
+CHECKS = []
 
 
 def injected_models():
@@ -54,18 +47,36 @@ if INJECTION:
             f"config: injection.retrieval.model {INJECTION['retrieval']['model']!r} is not one "
             f"of `models:` ({', '.join(config['models'])})"
         )
-    if not WORLD and not ("base" in INJECTION and "pairs" in INJECTION):
-        raise ValueError(
-            "config: injection outside the world needs `injection.base` (dir, shards of the "
-            "base corpus) and `injection.pairs` (the named pairs to inject)"
+    _lacking = [
+        key
+        for key, present in (
+            ("sources.cc3m", "cc3m" in SOURCES),
+            ("injection.pairs", "pairs" in INJECTION),
+            ("injection.utility.eval_dir", "eval_dir" in INJECTION.get("utility", {})),
+            ("injection.utility.pairs", "pairs" in INJECTION.get("utility", {})),
         )
-    if WORLD and "base" not in config["world"]:
-        raise ValueError("config: injection in the world needs a `world.base:` section")
+        if not present
+    ]
+    if _lacking:
+        raise ValueError(
+            f"config: track C (injection:) needs {', '.join(_lacking)}; see config/paper.yaml"
+        )
+if (
+    config["attack"].get("short", "error") == "error"
+    and config["identities"]["min_photos"] < config["attack"]["k_max"]
+):
+    raise ValueError(
+        f"config: identities.min_photos={config['identities']['min_photos']} is below "
+        f"attack.k_max={config['attack']['k_max']}: a person kept with fewer photos than "
+        "k_max would stop the attack. Raise min_photos or set attack.short: clamp."
+    )
 
 
 wildcard_constraints:
     shard=r"[A-Za-z0-9_.-]+",
     model=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    group=r"laion|cc3m|names",
+    file=r"[^/]+",
 
 
 def canonical(value):
@@ -87,24 +98,109 @@ def script_log(name):
     return f"logs/{name}.log"
 
 
+# ---------------------------------------------------------------- sources (sources.smk)
+
+
+def remote_sources():
+    """{(group, file name): (location, checksums file)} of every source fetched over the net."""
+    groups = [("laion", SOURCES["laion"], SOURCES["laion"]["files"])]
+    groups.append(("names", SOURCES["names"], [SOURCES["names"][k] for k in ("first", "surnames")]))
+    if INJECTION:
+        groups.append(("cc3m", SOURCES["cc3m"], [SOURCES["cc3m"]["train"]]))
+    found = {}
+    for group, section, locations in groups:
+        for location in locations:
+            if is_remote(location):
+                found[(group, file_name(location))] = (location, section.get("checksums"))
+    return found
+
+
+REMOTE = remote_sources()
+
+
+def source_path(group, location):
+    """Where a stage reads a source: its download under resources/, or the local file itself."""
+    if is_remote(location):
+        return f"{RESOURCES}/{group}/{file_name(location)}"
+    return location
+
+
+def fetch_checksums(wildcards):
+    sums = REMOTE[(wildcards.group, wildcards.file)][1]
+    return [sums] if sums else []
+
+
+def fetch_location(wildcards):
+    return REMOTE[(wildcards.group, wildcards.file)][0]
+
+
+def user_supplied():
+    """The local inputs a user obtains by hand, with how; files the workflow makes are not."""
+    how = {
+        "facescrub": "FaceScrub's list (facescrub_actors.txt / facescrub_actresses.txt): "
+        "request the zip at https://vintage.winklerbros.net/facescrub.html and unzip it here.",
+        "extra_identities": "a folder with actors/ and actresses/ holding <First_Last>.txt URL "
+        "lists (the paper's are in config/reference/european_celebs).",
+        "laion": "a LAION metadata parquet: download it (e.g. from the gated hub dataset, with "
+        "HF_TOKEN set) or use its hf:// location instead of a local path.",
+        "names": "a name list: use the URL in config/paper.yaml or download it to this path.",
+        "cc3m": "CC3M's Train_GCC-training.tsv: download it from "
+        "https://ai.google.com/research/ConceptualCaptions/download.",
+        "imagenet": "the ImageNet validation images, one folder per class: licence-bound; "
+        "download from https://image-net.org after accepting its terms.",
+        "pairs": "the held-out image-caption pairs for the utility table (path, caption).",
+    }
+    needed = [Needed(p, how["facescrub"]) for p in SOURCES["facescrub"]]
+    needed += [Needed(p, how["extra_identities"]) for p in SOURCES["extra_identities"]]
+    needed += [Needed(p, how["laion"]) for p in SOURCES["laion"]["files"] if not is_remote(p)]
+    needed += [
+        Needed(SOURCES["names"][k], how["names"])
+        for k in ("first", "surnames")
+        if not is_remote(SOURCES["names"][k])
+    ]
+    if INJECTION:
+        if not is_remote(SOURCES["cc3m"]["train"]):
+            needed.append(Needed(SOURCES["cc3m"]["train"], how["cc3m"]))
+        utility = INJECTION.get("utility", {})
+        needed.append(Needed(utility["eval_dir"], how["imagenet"]))
+        needed.append(Needed(utility["pairs"], how["pairs"]))
+    return [n for n in needed if not n.path.startswith(f"{RESULTS}/")]
+
+
+_missing = missing_message(user_supplied())
+if _missing:
+    raise WorkflowError(_missing)
+
+
 def shard_ids():
-    if WORLD:
-        return [f"part-{i:05d}" for i in range(config["world"]["shards"])]
-    return list(config["captions"]["shards"])
+    """One caption-search (and download) shard per LAION metadata file, named by its stem."""
+    stems = [Path(file_name(f)).stem for f in SOURCES["laion"]["files"]]
+    if len(set(stems)) != len(stems):
+        raise ValueError(f"config: sources.laion.files have repeated file names: {stems}")
+    return stems
 
 
-def identities_table():
-    return f"{RESULTS}/world/identities.parquet" if WORLD else config["identities"]
+def laion_columns():
+    return {"url": "URL", "caption": "TEXT", "key": "SAMPLE_ID"} | SOURCES["laion"].get(
+        "columns", {}
+    )
 
 
 def caption_parquet(wildcards):
-    if WORLD:
-        return f"{RESULTS}/download/{wildcards.shard}/00000.parquet"
-    return f"{config['captions']['dir']}/{wildcards.shard}.parquet"
+    location = dict(zip(shard_ids(), SOURCES["laion"]["files"]))[wildcards.shard]
+    return source_path("laion", location)
 
 
-def caption_column():
-    return "caption" if WORLD else config["captions"].get("column", "caption")
+def name_lists(wildcards):
+    return {k: source_path("names", SOURCES["names"][k]) for k in ("first", "surnames")}
+
+
+def identity_shard_ids():
+    return [f"{i:05d}" for i in range(config["identities"]["shards"])]
+
+
+def identities_table():
+    return f"{RESULTS}/identities/identities.parquet"
 
 
 def training_shards():
@@ -197,11 +293,6 @@ def attack_ks():
     return list(range(1, config["attack"]["k_max"] + 1))
 
 
-def candidate_lists():
-    lists = config["candidates"]["lists"]
-    return {} if lists == "faker" else canonical(lists)
-
-
 FIGURES = [
     "metrics_vs_k",
     "confusion",
@@ -247,26 +338,28 @@ def injection_setting(section, key):
 def base_shard_ids():
     if not INJECTION:
         return []
-    if WORLD:
-        return [f"part-{i:05d}" for i in range(config["world"]["base"]["shards"])]
-    shards = INJECTION["base"]["shards"]
-    return (
-        [f"{i:05d}" for i in range(shards)] if isinstance(shards, int) else list(shards)
-    )
+    return [f"part-{i:05d}" for i in range(INJECTION["base"]["shards"])]
+
+
+def base_tsv():
+    return source_path("cc3m", SOURCES["cc3m"]["train"])
 
 
 def base_tar(wildcards):
-    if WORLD:
-        return f"{RESULTS}/base/download/{wildcards.shard}/00000.tar"
-    return f"{INJECTION['base']['dir']}/{wildcards.shard}.tar"
+    return f"{RESULTS}/base/download/{wildcards.shard}/00000.tar"
 
 
 def base_tars():
     return [base_tar(SimpleNamespace(shard=s)) for s in base_shard_ids()]
 
 
+def presence_truth():
+    """A table (person_id, planted) to score the face filter against, when one is known."""
+    return INJECTION["presence"].get("truth", []) if INJECTION else []
+
+
 def injection_pairs():
-    return f"{RESULTS}/world/base/pairs.parquet" if WORLD else INJECTION["pairs"]
+    return INJECTION["pairs"]
 
 
 def injection_levels():
@@ -287,11 +380,6 @@ def retrieval_model_inputs(wildcards):
 
 def utility_inputs(wildcards):
     """The labelled evaluation set and held-out pairs the utility table is measured on."""
-    if WORLD:
-        return {
-            "eval_dir": f"{RESULTS}/world/base/eval/classes",
-            "pairs": f"{RESULTS}/world/base/eval/pairs.parquet",
-        }
     options = (INJECTION or {}).get("utility", {})
     return {
         key: options[key]
@@ -305,8 +393,7 @@ def all_targets():
         f"{RESULTS}/attack/summary.csv",
         f"{RESULTS}/stats/summary.csv",
     ]
-    if WORLD:
-        targets += [f"{RESULTS}/world/haar.json", f"{RESULTS}/search/truth_check.json"]
+    targets += [f"{RESULTS}/identities/report.csv", *CHECKS]
     if INJECTION:
         targets += [
             f"{RESULTS}/inject/summary.csv",

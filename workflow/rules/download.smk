@@ -1,10 +1,10 @@
-# Download the corpus with img2dataset: one job per URL shard (track: world).
+# Download the image corpora with img2dataset: one job per URL shard. The web corpus (LAION-
+# format metadata, for training the models of track L) and the base corpus (CC3M, track C).
 
 
 rule download_shard:
     input:
-        urls=f"{RESULTS}/world/corpus/urls/{{shard}}.parquet",
-        images=f"{RESULTS}/world/corpus/images",
+        urls=caption_parquet,
         code=package("download"),
     output:
         tar=f"{RESULTS}/download/{{shard}}/00000.tar",
@@ -22,6 +22,12 @@ rule download_shard:
         runtime=60,
     params:
         download=canonical(config["download"]),
+        columns={
+            "url": laion_columns()["url"],
+            "caption": laion_columns()["caption"],
+            "keep": [laion_columns()["key"]],
+        },
+        images={},
     script:
         "../scripts/download.py"
 
@@ -44,8 +50,7 @@ rule download_report:
 
 use rule download_shard as download_base_shard with:
     input:
-        urls=f"{RESULTS}/world/base/urls/{{shard}}.parquet",
-        images=f"{RESULTS}/world/base/images",
+        urls=f"{RESULTS}/base/urls/{{shard}}.parquet",
         code=package("download"),
     output:
         tar=f"{RESULTS}/base/download/{{shard}}/00000.tar",
@@ -55,3 +60,15 @@ use rule download_shard as download_base_shard with:
         script_log("download/base/{shard}"),
     benchmark:
         f"{RESULTS}/benchmarks/download/base/{{shard}}.tsv"
+    params:
+        download=canonical(config["download"]),
+        columns={"url": "url", "caption": "caption"},
+        # the CC3M recipe: at most `image_size` px, no aspect ratio beyond `max_aspect_ratio`
+        images=canonical(
+            {
+                "image_size": INJECTION["base"]["image_size"] or None,
+                "max_aspect_ratio": INJECTION["base"]["max_aspect_ratio"],
+            }
+        )
+        if INJECTION
+        else {},

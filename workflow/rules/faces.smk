@@ -61,7 +61,7 @@ rule presence:
         ),
         identities=identities_table(),
         classifier=f"{RESULTS}/faces/classifier/report.json",
-        truth=f"{RESULTS}/world/base/truth.parquet" if WORLD else [],
+        truth=presence_truth(),
         code=package("faces"),
     output:
         table=report(

@@ -21,7 +21,7 @@ rule search_shard:
         runtime=120,
     params:
         match=config["search"]["match"],
-        column=caption_column(),
+        column=laion_columns()["caption"],
     script:
         "../scripts/search_shard.py"
 
@@ -50,21 +50,3 @@ rule gather_counts:
         bin_labels=config["search"].get("bin_labels"),
     script:
         "../scripts/gather_counts.py"
-
-
-rule truth_check:
-    input:
-        counts=f"{RESULTS}/search/counts.parquet",
-        truth=f"{RESULTS}/world/truth.parquet",
-        downloads=f"{RESULTS}/download/summary.json",
-    output:
-        f"{RESULTS}/search/truth_check.json",
-    log:
-        script_log("search/truth_check"),
-    conda:
-        "../../envs/idia.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    script:
-        "../scripts/truth_check.py"

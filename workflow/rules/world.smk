@@ -1,86 +1,121 @@
-# The embedded world: rendered identities, held-out attack photos and a web corpus (track: world).
+# The embedded world: it renders identities and corpora and publishes them in the public sources'
+# formats (FaceScrub lists, per-person URL lists, LAION metadata, a CC3M TSV, name lists), served
+# by a proxy on 127.0.0.1 while the run lasts. `sources:` in config/config.yaml names them; the
+# acquisition rules fetch them like the paper's. Only this file knows the world exists.
 
+if "world" in config:
 
-rule world:
-    input:
-        code=package("world", "names"),
-    output:
-        identities=f"{RESULTS}/world/identities.parquet",
-        truth=f"{RESULTS}/world/truth.parquet",
-        summary=f"{RESULTS}/world/world.json",
-        photos=directory(f"{RESULTS}/world/photos"),
-        images=directory(f"{RESULTS}/world/corpus/images"),
-        urls=expand(f"{RESULTS}/world/corpus/urls/{{shard}}.parquet", shard=shard_ids()),
-    log:
-        script_log("world/world"),
-    benchmark:
-        f"{RESULTS}/benchmarks/world/world.tsv"
-    conda:
-        "../../envs/idia.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        # track C's `base:` has its own rule: changing it leaves track L's world alone
-        world=canonical(
-            {k: v for k, v in config.get("world", {}).items() if k != "base"}
-        ),
-    script:
-        "../scripts/world.py"
+    WORLD_DIR = f"{RESULTS}/world"
 
+    rule world:
+        input:
+            code=package("world", "render", "names", "facescrub"),
+        output:
+            truth=f"{WORLD_DIR}/truth.parquet",
+            summary=f"{WORLD_DIR}/world.json",
+            web=directory(f"{WORLD_DIR}/web"),
+            lists=[
+                f"{WORLD_DIR}/facescrub/facescrub_actors.txt",
+                f"{WORLD_DIR}/facescrub/facescrub_actresses.txt",
+            ],
+            extra=directory(f"{WORLD_DIR}/extra"),
+            checksums=f"{WORLD_DIR}/web.sha256",
+        log:
+            script_log("world/world"),
+        benchmark:
+            f"{RESULTS}/benchmarks/world/world.tsv"
+        conda:
+            "../../envs/idia.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            # track C's `base:` has its own rule: changing it leaves track L's world alone
+            world=canonical({k: v for k, v in config["world"].items() if k != "base"}),
+        script:
+            "../scripts/world.py"
 
-rule haar_rate:
-    input:
-        identities=f"{RESULTS}/world/identities.parquet",
-        code=package("faces"),
-    output:
-        f"{RESULTS}/world/haar.json",
-    log:
-        script_log("world/haar"),
-    conda:
-        "../../envs/idia.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    params:
-        haar=canonical(config["haar"]),
-    script:
-        "../scripts/haar.py"
+    rule world_base:
+        input:
+            code=package("world", "render", "names", "facescrub"),
+        output:
+            summary=f"{WORLD_DIR}/base/base.json",
+            truth=f"{WORLD_DIR}/base/truth.parquet",
+            pairs=f"{WORLD_DIR}/base/pairs.parquet",
+            web=directory(f"{WORLD_DIR}/base/web"),
+            checksums=f"{WORLD_DIR}/base/web.sha256",
+            pair_images=directory(f"{WORLD_DIR}/base/pairs"),
+            eval_dir=directory(f"{WORLD_DIR}/base/eval/classes"),
+            eval_pairs=f"{WORLD_DIR}/base/eval/pairs.parquet",
+        log:
+            script_log("world/base"),
+        benchmark:
+            f"{RESULTS}/benchmarks/world/base.tsv"
+        conda:
+            "../../envs/idia.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            world=canonical(
+                {
+                    key: config["world"][key]
+                    for key in ("seed", "n_identities", "caption_templates", "image_size")
+                }
+            ),
+            base=canonical(config["world"].get("base", {})),
+        script:
+            "../scripts/world_base.py"
 
+    rule haar_rate:
+        input:
+            identities=identities_table(),
+            code=package("faces", "identities"),
+        output:
+            f"{WORLD_DIR}/haar.json",
+        log:
+            script_log("world/haar"),
+        conda:
+            "../../envs/idia.yaml"
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        params:
+            haar=canonical(config["haar"]),
+        script:
+            "../scripts/haar.py"
 
-rule world_base:
-    input:
-        code=package("world", "names"),
-    output:
-        summary=f"{RESULTS}/world/base/base.json",
-        truth=f"{RESULTS}/world/base/truth.parquet",
-        pairs=f"{RESULTS}/world/base/pairs.parquet",
-        images=directory(f"{RESULTS}/world/base/images"),
-        pair_images=directory(f"{RESULTS}/world/base/pairs"),
-        eval_dir=directory(f"{RESULTS}/world/base/eval/classes"),
-        eval_pairs=f"{RESULTS}/world/base/eval/pairs.parquet",
-        urls=expand(
-            f"{RESULTS}/world/base/urls/{{shard}}.parquet", shard=base_shard_ids()
-        ),
-    log:
-        script_log("world/base"),
-    benchmark:
-        f"{RESULTS}/benchmarks/world/base.tsv"
-    conda:
-        "../../envs/idia.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        world=canonical(
-            {
-                key: config["world"][key]
-                for key in ("seed", "n_identities", "caption_templates")
-            }
-            | {"image_size": config["world"].get("image_size", 112)}
+    rule truth_check:
+        input:
+            counts=f"{RESULTS}/search/counts.parquet",
+            truth=f"{WORLD_DIR}/truth.parquet",
+            downloads=f"{RESULTS}/download/summary.json",
+            identities=f"{RESULTS}/identities/report.csv",
+            summary=f"{WORLD_DIR}/world.json",
+        output:
+            f"{RESULTS}/search/truth_check.json",
+        log:
+            script_log("search/truth_check"),
+        conda:
+            "../../envs/idia.yaml"
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        script:
+            "../scripts/truth_check.py"
+
+    CHECKS += [f"{WORLD_DIR}/haar.json", f"{RESULTS}/search/truth_check.json"]
+
+    onstart:
+        from idia.world import BASE_HOST, WORLD_HOST
+        from idia.worldweb import start, use_proxy
+
+        proxy, _server = start(
+            {WORLD_HOST: f"{WORLD_DIR}/web", BASE_HOST: f"{WORLD_DIR}/base/web"},
+            log="logs/world/web.log",
         )
-        if WORLD
-        else {},
-        base=canonical(config.get("world", {}).get("base", {})),
-    script:
-        "../scripts/world_base.py"
+        use_proxy(proxy)
+        print(
+            f"idia: the embedded world's sources are served at http://{WORLD_HOST}/ and "
+            f"http://{BASE_HOST}/ through the proxy {proxy} (access log: logs/world/web.log)"
+        )

@@ -13,10 +13,12 @@ summary = build_world(
     attack_photos=world["attack_photos"],
     occurrences=world["occurrences"],
     n_generic=world["n_generic"],
-    image_size=world.get("image_size", 112),
-    n_broken_urls=world.get("n_broken_urls", 0),
+    image_size=world["image_size"],
+    n_broken_urls=world["n_broken_urls"],
     n_shards=world["shards"],
     caption_templates=world["caption_templates"],
+    url_list_identities=world["url_list_identities"],
+    faults=world["faults"],
 )
 print(summary)
 finish(snakemake)

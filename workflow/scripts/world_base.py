@@ -4,11 +4,9 @@ from idia.smk import finish, log_to
 from idia.world import build_base
 
 log_to(snakemake.log[0])
-# the config's keys are build_base's arguments (the schema admits no others); shards -> n_shards
-base = dict(snakemake.params.base)
-n_shards = base.pop("shards")
+# the config's keys are build_base's arguments (the schema admits no others)
 summary = build_base(
-    Path(snakemake.output.summary).parent, **snakemake.params.world, **base, n_shards=n_shards
+    Path(snakemake.output.summary).parent, **snakemake.params.world, **snakemake.params.base
 )
 print(summary)
 finish(snakemake)

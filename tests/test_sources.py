@@ -1,0 +1,247 @@
+"""Acquisition: fetching by URL, hub and path with pinned checksums; the public list formats."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from idia.download import read_caption_tsv, split_rows
+from idia.facescrub import HEADER, person_id, plan_downloads, read_facescrub, read_url_lists
+from idia.names import read_census_surnames, read_ssa_first_names
+from idia.sources import (
+    Needed,
+    SourceError,
+    digest,
+    fetch,
+    file_name,
+    missing_message,
+    parse_hub,
+    read_checksums,
+)
+from idia.worldweb import start, use_proxy
+
+REFERENCE = Path(__file__).resolve().parents[1] / "config" / "reference"
+
+
+@pytest.fixture
+def site(tmp_path):
+    root = tmp_path / "site"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "a.csv").write_text("x,y\n1,2\n")
+    (root / "data" / "empty.csv").write_text("")
+    proxy, server = start({"files.idia.test": root}, log=tmp_path / "access.log")
+    yield proxy, root, tmp_path
+    server.shutdown()
+
+
+def _with_proxy(proxy):
+    saved = {k: os.environ.get(k) for k in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY")}
+    use_proxy(proxy)
+    return saved
+
+
+def _restore(saved):
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def test_fetch_over_the_proxy_verifies_the_pin_and_logs_the_request(site):
+    proxy, root, tmp = site
+    saved = _with_proxy(proxy)
+    try:
+        pin = "sha256:" + hashlib.sha256(b"x,y\n1,2\n").hexdigest()
+        record = fetch("http://files.idia.test/data/a.csv", tmp / "out" / "a.csv", checksum=pin)
+        assert record["size"] == 8 and record["pinned"] == pin
+        assert (tmp / "out" / "a.csv").read_bytes() == b"x,y\n1,2\n"
+        assert "127.0.0.1" in (tmp / "access.log").read_text()
+        with pytest.raises(SourceError, match="pinned to"):
+            fetch("http://files.idia.test/data/a.csv", tmp / "b.csv", checksum="sha256:" + "0" * 64)
+        assert not (tmp / "b.csv").exists()  # a file that fails its pin is not kept
+        with pytest.raises(SourceError, match="404"):
+            fetch("http://files.idia.test/data/gone.csv", tmp / "gone.csv", retries=0)
+        with pytest.raises(SourceError, match="empty"):
+            fetch("http://files.idia.test/data/empty.csv", tmp / "empty.csv")
+    finally:
+        _restore(saved)
+
+
+def test_git_blob_pins_and_checksum_files(tmp_path):
+    f = tmp_path / "baby-names.csv"
+    f.write_bytes(b"hello\n")
+    # `git hash-object` of "hello\n"
+    assert digest(f, "git-blob-sha1") == "ce013625030ba8dba906f756967f9e9ca394464a"
+    sums = tmp_path / "SUMS"
+    sums.write_text(f"# pins\n{'a' * 64}  part-00000.parquet\ngit-blob-sha1:{'b' * 40}  x.csv\n")
+    pins = read_checksums(sums)
+    assert pins == {"part-00000.parquet": "sha256:" + "a" * 64, "x.csv": "git-blob-sha1:" + "b" * 40}
+    sums.write_text("nothex  file\n")
+    with pytest.raises(SourceError, match="SUMS:1"):
+        read_checksums(sums)
+
+
+def test_hub_locations_and_offline_hub_error(tmp_path, monkeypatch):
+    hub = parse_hub("hf://datasets/laion/relaion400m/data/part-00001.parquet@v1")
+    assert (hub.repo_type, hub.repo_id, hub.filename, hub.revision) == (
+        "dataset", "laion/relaion400m", "data/part-00001.parquet", "v1")  # fmt: skip
+    location = "hf://datasets/laion/relaion400m/data/part-00001.parquet"
+    assert file_name(location) == "part-00001.parquet"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(SourceError, match="not reachable"):
+        fetch("hf://datasets/laion/relaion400m/part-00000.parquet", tmp_path / "p.parquet")
+
+
+class _Gated(SimpleHTTPRequestHandler):
+    """A hub endpoint that answers every file request the way a gated repository does."""
+
+    def do_HEAD(self):  # noqa: N802
+        self.send_response(401)
+        self.send_header("X-Error-Code", "GatedRepo")
+        self.send_header("X-Error-Message", "Access to dataset is restricted.")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD
+
+    def log_message(self, *args):
+        pass
+
+
+def test_gated_hub_source_says_to_accept_the_terms_and_set_a_token(tmp_path, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gated)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        import importlib
+
+        import huggingface_hub.constants
+
+        importlib.reload(huggingface_hub.constants)
+        with pytest.raises(SourceError, match="HF_TOKEN"):
+            fetch("hf://datasets/laion/relaion400m/part-00000.parquet", tmp_path / "p.parquet")
+    finally:
+        server.shutdown()
+        monkeypatch.undo()
+        import importlib
+
+        import huggingface_hub.constants
+
+        importlib.reload(huggingface_hub.constants)
+
+
+def test_missing_user_supplied_inputs_are_listed_in_one_message(tmp_path):
+    (tmp_path / "here.txt").write_text("x")
+    message = missing_message([
+        Needed(str(tmp_path / "here.txt"), "fine"),
+        Needed(str(tmp_path / "facescrub_actors.txt"), "request the FaceScrub zip"),
+        Needed(str(tmp_path / "imagenet"), "download ImageNet"),
+    ])  # fmt: skip
+    assert message.startswith("2 input(s)")
+    assert "request the FaceScrub zip" in message and "download ImageNet" in message
+    assert "here.txt" not in message
+    assert missing_message([Needed(str(tmp_path / "here.txt"), "fine")]) is None
+
+
+def _facescrub(path: Path, lines: list[str]) -> Path:
+    path.write_text("\t".join(HEADER) + "\n" + "".join(line + "\n" for line in lines))
+    return path
+
+
+def test_facescrub_lines_are_used_or_excluded_with_a_reason(tmp_path):
+    sha = "a" * 64
+    path = _facescrub(tmp_path / "facescrub_actresses.txt", [
+        f"Ana Gómez\t1\t10\thttp://x.test/1.jpg\t1,2,30,40\t{sha}",
+        f"Ana Gómez\t2\t11\thttp://x.test/2.jpg\t1,2,30,40\t{sha}",
+        "Ana Gómez\t3\thttp://x.test/3.jpg\t1,2,3,4",            # malformed: 5 fields
+        f"Bo O'Neil\t4\t12\thttp://x.test/4.jpg\t30,2,10,40\t{sha}",  # x2 < x1
+        f"!!!\t5\t13\thttp://x.test/5.jpg\t1,2,30,40\t{sha}",        # no letters
+        f"Bo O'Neil\t6\t14\tftp://x.test/6.jpg\t1,2,30,40\t{sha}",   # not http
+        "Bo O'Neil\t7\t15\thttp://x.test/7.jpg\t1,2,30,40\tnothex",
+    ])  # fmt: skip
+    rows, bad = read_facescrub(path)
+    assert list(rows["image_id"]) == ["1", "2"] and set(rows["gender"]) == {"female"}
+    assert [b["line"] for b in bad] == [4, 5, 6, 7, 8]
+    assert "malformed" in bad[0]["reason"] and "empty or negative" in bad[1]["reason"]
+    assert "fewer than two letters" in bad[2]["reason"] and "http" in bad[3]["reason"]
+    assert "sha256" in bad[4]["reason"]
+
+
+def test_a_list_with_a_foreign_header_is_an_error(tmp_path):
+    path = tmp_path / "facescrub_actors.txt"
+    path.write_text("name,url\nA B,http://x.test/a.jpg\n")
+    with pytest.raises(ValueError, match="FaceScrub columns"):
+        read_facescrub(path)
+
+
+def test_plan_merges_sources_and_excludes_duplicates(tmp_path):
+    sha = "b" * 64
+    actors = _facescrub(tmp_path / "facescrub_actors.txt", [
+        f"Jörg Pilawa\t1\t1\thttp://x.test/j1.jpg\t0,0,9,9\t{sha}",
+        f"Jörg Pilawa\t2\t2\thttp://x.test/j1.jpg\t0,0,9,9\t{sha}",   # same URL twice
+    ])  # fmt: skip
+    extra = tmp_path / "extra"
+    (extra / "actors").mkdir(parents=True)
+    (extra / "actresses").mkdir()
+    (extra / "actors" / "Jorg_Pilawa.txt").write_text("http://x.test/other.jpg\n")  # same person
+    (extra / "actresses" / "Karolina_Lodyga.txt").write_text(
+        "http://x.test/k0.jpg\n\nnot a url\nhttp://x.test/k1.jpg\n"
+    )
+    plan, excluded = plan_downloads([actors], [extra])
+    assert plan["name"].tolist() == ["Jörg Pilawa", "Karolina Lodyga", "Karolina Lodyga"]
+    assert plan["row"].tolist() == [0, 1, 2] and plan["person_id"].str.len().gt(7).all()
+    reasons = " | ".join(excluded["reason"])
+    assert "duplicate name" in reasons and "listed twice" in reasons and "not http" in reasons
+    assert person_id("Jörg Pilawa") != person_id("Jorg Pilawa")  # hashes keep them apart
+    assert person_id("李小龍").startswith("person-")
+    rows, _ = read_url_lists(extra)
+    assert set(rows["gender"]) == {"male", "female"}
+
+
+def test_the_papers_european_celebrities_parse(tmp_path):
+    rows, bad = read_url_lists(REFERENCE / "european_celebs")
+    assert rows["name"].nunique() == 18 and not bad
+    assert "Bernhard Hoëcker" in set(rows["name"]) and "Johannes B. Kerner" in set(rows["name"])
+
+
+def test_name_lists_in_their_public_formats(tmp_path):
+    first = tmp_path / "baby-names.csv"
+    first.write_text('"year","name","percent","sex"\n1880,"John",0.08,"boy"\n'
+                     '1881,"William",0.05,"boy"\n1881,"John",0.01,"boy"\n'
+                     '1880,"Mary",0.07,"girl"\n')  # fmt: skip
+    assert read_ssa_first_names(first, 1000) == (["Mary"], ["John", "William"])
+    assert read_ssa_first_names(first, 1) == (["Mary"], ["John"])
+    surnames = read_census_surnames(REFERENCE / "census_2010_top1000_surnames.csv", 1000)
+    assert len(surnames) == 1000 and surnames[:2] == ["Smith", "Johnson"]
+    assert surnames[-1] == "Archer"  # the footer lines are not names
+    with pytest.raises(ValueError, match="SSA baby-name format"):
+        read_ssa_first_names(REFERENCE / "census_2010_top1000_surnames.csv", 10)
+
+
+def test_cc3m_tsv_with_or_without_header(tmp_path):
+    body = "a man on a bike\thttp://x.test/1.jpg\nan actor at the premiere\thttp://x.test/2.jpg\n"
+    plain, headed = tmp_path / "plain.tsv", tmp_path / "headed.tsv"
+    plain.write_text(body)
+    headed.write_text("caption\turl\n" + body)
+    for path in (plain, headed):
+        table = read_caption_tsv(path)
+        assert table["url"].tolist() == ["http://x.test/1.jpg", "http://x.test/2.jpg"]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(body + "no tab here\n")
+    with pytest.raises(ValueError, match="bad.tsv:3"):
+        read_caption_tsv(bad)
+    (tmp_path / "empty.tsv").write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        read_caption_tsv(tmp_path / "empty.tsv")
+    parts = split_rows(pd.DataFrame({"x": range(5)}), 3)
+    assert [len(p) for p in parts] == [2, 1, 2] or sum(len(p) for p in parts) == 5

@@ -1,0 +1,129 @@
+# Acquisition: every external input, fetched (one job per file or URL shard), checked against
+# its pinned checksum, and turned into the study's identities. The same rules run on the
+# embedded world (served on 127.0.0.1) and on the paper's public sources.
+
+
+rule fetch_source:
+    input:
+        checksums=fetch_checksums,
+        code=package("sources"),
+    output:
+        f"{RESOURCES}/{{group}}/{{file}}",
+    log:
+        script_log("sources/{group}/{file}"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=240,
+    retries: 2
+    params:
+        location=fetch_location,
+        timeout=config["download"]["timeout"],
+        retries=config["download"]["retries"],
+    script:
+        "../scripts/fetch_source.py"
+
+
+rule identity_plan:
+    input:
+        lists=SOURCES["facescrub"],
+        folders=SOURCES["extra_identities"],
+        code=package("facescrub", "names"),
+    output:
+        plan=f"{RESULTS}/identities/plan.parquet",
+        excluded=report(
+            f"{RESULTS}/identities/excluded_lines.csv",
+            caption="../report/excluded_lines.rst",
+            category="Identities",
+        ),
+        urls=expand(
+            f"{RESULTS}/identities/urls/{{shard}}.parquet", shard=identity_shard_ids()
+        ),
+    log:
+        script_log("identities/plan"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/identity_plan.py"
+
+
+rule download_identities:
+    input:
+        urls=f"{RESULTS}/identities/urls/{{shard}}.parquet",
+        code=package("download"),
+    output:
+        tar=f"{RESULTS}/identities/download/{{shard}}/00000.tar",
+        parquet=f"{RESULTS}/identities/download/{{shard}}/00000.parquet",
+        stats=f"{RESULTS}/identities/download/{{shard}}/download.json",
+    log:
+        script_log("identities/download/{shard}"),
+    benchmark:
+        f"{RESULTS}/benchmarks/identities/download/{{shard}}.tsv"
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        download=canonical(config["download"]),
+        columns={"url": "url", "keep": ["row"]},
+        # FaceScrub pins the raw bytes' sha256: keep them as downloaded and hash them
+        images={"compute_hash": "sha256", "keep_bytes": True},
+    script:
+        "../scripts/download.py"
+
+
+rule identities:
+    input:
+        plan=f"{RESULTS}/identities/plan.parquet",
+        tars=expand(
+            f"{RESULTS}/identities/download/{{shard}}/00000.tar",
+            shard=identity_shard_ids(),
+        ),
+        parquets=expand(
+            f"{RESULTS}/identities/download/{{shard}}/00000.parquet",
+            shard=identity_shard_ids(),
+        ),
+        code=package("identities", "download"),
+    output:
+        table=f"{RESULTS}/identities/identities.parquet",
+        photos=directory(f"{RESULTS}/identities/photos"),
+        crops=directory(f"{RESULTS}/identities/crops"),
+        report=report(
+            f"{RESULTS}/identities/report.csv",
+            caption="../report/identities.rst",
+            category="Identities",
+        ),
+        urls=f"{RESULTS}/identities/outcomes.parquet",
+    log:
+        script_log("identities/identities"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        min_photos=config["identities"]["min_photos"],
+    script:
+        "../scripts/identities.py"
+
+
+rule base_urls:
+    input:
+        tsv=base_tsv(),
+        code=package("download"),
+    output:
+        expand(f"{RESULTS}/base/urls/{{shard}}.parquet", shard=base_shard_ids()),
+    log:
+        script_log("base/urls"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/base_urls.py"
