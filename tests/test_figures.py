@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 
 from idia import figures
+from idia.attack import summarize
+from idia.stats import clopper_pearson
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -152,7 +154,10 @@ def test_tpr_heatmap_many_columns_not_annotated(tmp_path):
 def test_rate_by_bin_table(tmp_path):
     png, pdf = tmp_path / "r.png", tmp_path / "r.pdf"
     table = figures.plot_rate_by_bin(_scores(), _counts(), 2, 2, png, pdf, "Rate by bin")
-    assert list(table.columns) == ["bin", "n", "tpr_mean", "tpr_sd", "fnr_mean", "fnr_sd"]
+    assert list(table.columns) == [
+        "bin", "n", "tpr_mean", "tpr_sd", "fnr_mean", "fnr_sd",
+        "tpr_lo", "tpr_hi", "fnr_lo", "fnr_hi",
+    ]  # fmt: skip
     assert table["bin"].tolist() == ["1-9", "10+"]
     assert table["n"].tolist() == [2, 1]
     np.testing.assert_allclose(table["tpr_mean"], [0.75, 1.0])
@@ -207,12 +212,7 @@ def test_confusion(tmp_path):
 
 
 def _summary(metrics: pd.DataFrame) -> pd.DataFrame:
-    long = metrics.melt(
-        id_vars=["k", "draw"],
-        value_vars=["accuracy", "tpr", "fnr", "fpr", "tnr"],
-        var_name="metric",
-    )
-    return long.groupby(["k", "metric"])["value"].agg(mean="mean", sd="std").reset_index()
+    return summarize(metrics)  # the table the attack stage writes (summary.csv)
 
 
 def test_metrics_vs_k(tmp_path):
@@ -235,7 +235,7 @@ def test_metrics_vs_k_single_k_and_deterministic_pdf(tmp_path):
 
 
 def test_metrics_vs_k_rejects_unknown_metric(tmp_path):
-    bad = pd.DataFrame([{"k": 1, "metric": "auc", "mean": 0.5, "sd": 0.1}])
+    bad = pd.DataFrame([{"k": 1, "metric": "auc", "mean": 0.5, "sd": 0.1, "lo": 0, "hi": 1}])
     with pytest.raises(ValueError, match="auc"):
         figures.plot_metrics_vs_k(bad, tmp_path / "m.png", tmp_path / "m.pdf", "t")
 
@@ -342,3 +342,80 @@ def test_k_ticks_thin_long_sweeps_to_round_values():
     assert labels == ["1", "5", "10", "15", "20", "25", "30"]
     assert pos.tolist() == [0, 4, 9, 14, 19, 24, 29]
     assert figures._k_ticks(np.array([1, 2, 5]))[1] == ["1", "2", "5"]
+
+
+# --------------------------------------------------------------------------- person-level intervals
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> list:
+    """The figures the plot functions save (the real ``save`` still writes them)."""
+    figs: list = []
+    real = figures.save
+
+    def keep(fig, png, pdf):
+        figs.append(fig)
+        real(fig, png, pdf)
+
+    monkeypatch.setattr(figures, "save", keep)
+    return figs
+
+
+def test_metrics_vs_k_shades_clopper_pearson_over_identities(tmp_path, drawn):
+    # 10 members, 10 non-members; tp 6 and 8 in the two draws: x̄ = 7 of 10
+    summary = _summary(_metrics())
+    plotted = figures.plot_metrics_vs_k(summary, tmp_path / "m.png", tmp_path / "m.pdf", "t")
+    tpr = plotted[plotted["metric"] == "tpr"]
+    assert tpr["n"].tolist() == [10, 10]
+    lo, hi = clopper_pearson(7, 10)
+    np.testing.assert_allclose(tpr["lo"], [lo, lo])
+    np.testing.assert_allclose(tpr["hi"], [hi, hi])
+    (ax,) = drawn[0].axes[:1]
+    # one shaded band per metric, in METRICS order; the TPR band spans [lo, hi] at each k
+    bands = [c for c in ax.collections if c.get_paths() and c.get_alpha() == 0.15]
+    assert len(bands) == 5
+    ys = bands[1].get_paths()[0].vertices
+    for k in (1, 2):
+        at_k = ys[np.isclose(ys[:, 0], k), 1]
+        assert at_k.min() == pytest.approx(lo) and at_k.max() == pytest.approx(hi)
+    # the ±sd bars sit inside: sd over draws of 0.6 and 0.8
+    sd = np.std([0.6, 0.8], ddof=1)
+    assert tpr["sd"].tolist() == pytest.approx([sd, sd])
+    assert hi - lo > 2 * sd  # the identities, not the draws, dominate the uncertainty
+
+
+def test_metrics_vs_k_interval_is_not_zero_when_draws_agree(tmp_path, drawn):
+    metrics = _metrics()
+    metrics = metrics[metrics["draw"] == 0]  # one draw: sd 0, like k = all photos
+    summary = _summary(metrics)
+    summary = summary[summary["k"] == 1]
+    figures.plot_metrics_vs_k(summary, tmp_path / "m.png", tmp_path / "m.pdf", "one k")
+    ax = drawn[0].axes[0]
+    lo, hi = clopper_pearson(6, 10)
+    tpr_bars = [
+        c for c in ax.collections if hasattr(c, "get_segments") and c.get_linewidth()[0] == 4
+    ][1]  # the Clopper-Pearson bar of TPR (second metric)
+    (segment,) = tpr_bars.get_segments()
+    assert segment[:, 1].tolist() == pytest.approx([lo, hi])
+    assert (summary["sd"] == 0).all()
+
+
+def test_rate_by_bin_error_bars_are_clopper_pearson(tmp_path, drawn):
+    # k = 2, tau = 2: bin "1-9" has 2 members hit in 2 and 1 of the draws (x̄ = 1.5 of 2),
+    # bin "10+" has 1 member hit in both (1 of 1): sd 0 there, the interval is not
+    table = figures.plot_rate_by_bin(_scores(), _counts(), 2, 2, tmp_path / "r.png",
+                                     tmp_path / "r.pdf", "t")  # fmt: skip
+    expected_lo, expected_hi = clopper_pearson(np.array([1.5, 1.0]), np.array([2, 1]))
+    np.testing.assert_allclose(table["tpr_lo"], expected_lo)
+    np.testing.assert_allclose(table["tpr_hi"], expected_hi)
+    np.testing.assert_allclose(table["fnr_lo"], 1 - expected_hi)
+    np.testing.assert_allclose(table["fnr_hi"], 1 - expected_lo)
+    assert table.loc[1, "tpr_sd"] == 0 and table.loc[1, "tpr_lo"] == pytest.approx(0.025)
+    ax = drawn[0].axes[0]
+    tpr_bars, fnr_bars = (c for c in ax.containers if hasattr(c, "errorbar"))
+    for bars, rate in ((tpr_bars, "tpr"), (fnr_bars, "fnr")):
+        segments = bars.errorbar.lines[2][0].get_segments()
+        drawn_lo = [seg[:, 1].min() for seg in segments]
+        drawn_hi = [seg[:, 1].max() for seg in segments]
+        np.testing.assert_allclose(drawn_lo, table[f"{rate}_lo"])
+        np.testing.assert_allclose(drawn_hi, table[f"{rate}_hi"])

@@ -234,6 +234,14 @@ def _clipped_err(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return np.vstack([np.minimum(sd, mean), np.minimum(sd, 1.0 - mean)]).clip(min=0.0)
 
 
+def _interval_err(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Asymmetric error bars ``[2, n]`` that reach from ``lo`` to ``hi``; none where unknown."""
+    mean = np.asarray(mean, dtype=float)
+    below = np.nan_to_num(mean - np.asarray(lo, dtype=float))
+    above = np.nan_to_num(np.asarray(hi, dtype=float) - mean)
+    return np.vstack([below, above]).clip(min=0.0)
+
+
 def _k_ticks(ks: np.ndarray, most: int = MAX_ANNOTATED_COLUMNS) -> tuple[np.ndarray, list[str]]:
     """Column positions and labels for at most ``most`` ticks, on round values of k."""
     if len(ks) <= most:
@@ -255,11 +263,14 @@ def _sd(values: pd.Series) -> float:
 def plot_metrics_vs_k(
     summary: pd.DataFrame, png: str | Path, pdf: str | Path, title: str
 ) -> pd.DataFrame:
-    """Accuracy, TPR, FNR, FPR and TNR against k: mean line with a ±sd band over draws.
+    """Accuracy, TPR, FNR, FPR and TNR against k: mean over draws, with two uncertainties.
 
-    Returns the rows it plotted, in plotting order.
+    The band is the 95 % Clopper–Pearson interval over identities (``lo``/``hi`` of
+    :func:`idia.attack.summarize`: x̄ successes of n identities), the uncertainty of a claim
+    about the model; the error bars are ±sd over the random photo draws, which is 0 where every
+    draw uses all photos. Returns the rows it plotted, in plotting order.
     """
-    _require(summary, ["k", "metric", "mean", "sd"], "summary")
+    _require(summary, ["k", "metric", "mean", "sd", "lo", "hi"], "summary")
     unknown = sorted(set(summary["metric"]) - set(METRICS))
     if unknown:
         raise ValueError(f"summary table has unknown metric(s) {unknown}; known: {list(METRICS)}")
@@ -277,15 +288,16 @@ def plot_metrics_vs_k(
             d = data[data["metric"] == metric]
             k = d["k"].to_numpy(dtype=float)
             mean = d["mean"].to_numpy(dtype=float)
-            sd = np.nan_to_num(d["sd"].to_numpy(dtype=float))
+            lo, hi = d["lo"].to_numpy(dtype=float), d["hi"].to_numpy(dtype=float)
             ax.plot(k, mean, color=colour, marker=marker, ls=ls, label=label)
             if len(k) > 1:
-                lo, hi = np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1)
-                ax.fill_between(k, lo, hi, color=colour, alpha=0.18, lw=0)
+                ax.fill_between(k, lo, hi, color=colour, alpha=0.15, lw=0)
             else:
-                ax.errorbar(
-                    k, mean, yerr=_clipped_err(mean, sd), color=colour, capsize=3, ls="none"
-                )
+                ax.errorbar(k, mean, yerr=_interval_err(mean, lo, hi), color=colour, capsize=4,
+                            ls="none", alpha=0.5, lw=4)  # fmt: skip
+            sd = d["sd"].to_numpy(dtype=float)
+            ax.errorbar(k, mean, yerr=_clipped_err(mean, sd), color=colour, capsize=2,
+                        ls="none", lw=1)  # fmt: skip
             rows.append(d)
         ks = np.sort(data["k"].unique())
         if len(ks) <= 15:
@@ -293,7 +305,12 @@ def plot_metrics_vs_k(
         ax.set_xlabel(K_LABEL)
         ax.set_ylabel(RATE_LABEL)
         ax.set_ylim(-0.03, 1.03)
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="mean ± sd over draws")
+        ax.legend(
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+            title="mean over draws\nshade: 95 % Clopper–Pearson\nover identities\n"
+            "bars: ± sd over draws",
+        )
         _title(ax, title)
         save(fig, png, pdf)
     return pd.concat(rows, ignore_index=True)
@@ -371,10 +388,15 @@ def plot_rate_by_bin(
     title: str,
     bin_label: str = BIN_LABEL,
 ) -> pd.DataFrame:
-    """TPR and FNR per occurrence bin at ``k`` (members only), mean ± sd over draws.
+    """TPR and FNR per occurrence bin at ``k`` (members only), mean over draws.
 
-    Returns the plotted table: bin, n, tpr_mean, tpr_sd, fnr_mean, fnr_sd.
+    Error bars are the 95 % Clopper–Pearson interval over the bin's identities (x̄ members
+    detected of the bin's n, x̄ the mean over draws): with a handful of identities per bin it is
+    wide even where the sd over photo draws is 0. Returns the plotted table: bin, n, tpr_mean,
+    tpr_sd, fnr_mean, fnr_sd, tpr_lo, tpr_hi, fnr_lo, fnr_hi.
     """
+    from idia.stats import clopper_pearson
+
     _require(scores, ["k"], "scores")
     _check_k(scores["k"].tolist(), k, "scores")
     rates = rates_by_bin(scores[scores["k"] == k], counts, tau)
@@ -392,6 +414,10 @@ def plot_rate_by_bin(
     )
     table = order.merge(stats, on="bin_index", how="inner").sort_values("bin_index")
     table = table[["bin", "n", "tpr_mean", "tpr_sd", "fnr_mean", "fnr_sd"]].reset_index(drop=True)
+    n = table["n"].to_numpy(dtype=float)
+    for rate in ("tpr", "fnr"):
+        successes = np.clip(table[f"{rate}_mean"].to_numpy(dtype=float) * n, 0.0, n)
+        table[f"{rate}_lo"], table[f"{rate}_hi"] = clopper_pearson(successes, n)
     n_draws = rates["draw"].nunique()
 
     with _style():
@@ -403,7 +429,7 @@ def plot_rate_by_bin(
             x - width / 2,
             table["tpr_mean"],
             width,
-            yerr=_clipped_err(table["tpr_mean"], table["tpr_sd"]),
+            yerr=_interval_err(table["tpr_mean"], table["tpr_lo"], table["tpr_hi"]),
             capsize=3,
             color=PALETTE["blue"],
             label="TPR (members detected)",
@@ -412,7 +438,7 @@ def plot_rate_by_bin(
             x + width / 2,
             table["fnr_mean"],
             width,
-            yerr=_clipped_err(table["fnr_mean"], table["fnr_sd"]),
+            yerr=_interval_err(table["fnr_mean"], table["fnr_lo"], table["fnr_hi"]),
             capsize=3,
             color=PALETTE["vermillion"],
             hatch="//",
@@ -423,7 +449,10 @@ def plot_rate_by_bin(
         ticks = [f"{b}\n(n = {n})" for b, n in zip(table["bin"].astype(str), table["n"])]
         ax.set_xticks(x, ticks, rotation=30 if len(table) > 6 else 0)
         ax.set_xlabel(bin_label)
-        ax.set_ylabel(f"{RATE_LABEL}\nmean ± sd over {n_draws} draws")
+        ax.set_ylabel(
+            f"{RATE_LABEL}\nmean over {n_draws} draws; bars: 95 % Clopper–Pearson\n"
+            "over the bin's n identities"
+        )
         ax.set_ylim(0, 1.03)
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
