@@ -159,7 +159,13 @@ def inspect_photos(
     haar = {**DEFAULT_HAAR, **(haar or {})}
     records = []
     for path in sorted(folder.iterdir()):
-        rec = {"path": str(path), "file": path.name, "faces": None, "used": False, "problem": None}
+        rec: dict = {
+            "path": str(path),
+            "file": path.name,
+            "faces": None,
+            "used": False,
+            "problem": None,
+        }
         records.append(rec)
         if path.is_symlink() and not path.exists():  # exists() follows links: dangling or a loop
             rec["problem"] = (

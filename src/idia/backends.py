@@ -325,7 +325,10 @@ def open_clip_cached_file(arch: str, tag: str) -> Path | None:
 def _load_open_clip(spec: ModelSpec, device: str) -> Backend:
     open_clip = import_open_clip()
     kwargs: dict[str, Any] = {}
+    files: list[Path]
+    pretrained: str | None
     if spec.backend == "local":
+        assert spec.path is not None  # parse_model_spec sets a path for every local: spec
         missing = [spec.path / f for f in LOCAL_FILES if not (spec.path / f).is_file()]
         if missing:
             raise FileNotFoundError(
@@ -345,6 +348,7 @@ def _load_open_clip(spec: ModelSpec, device: str) -> Backend:
                 raise _offline_error(spec, f"hub repository {spec.repo!r}")
             name, files = f"local-dir:{config.parent}", [config, weights]
     else:
+        assert spec.arch is not None  # parse_model_spec sets it for ARCH/TAG and ARCH/FILE
         name = spec.arch
         if spec.arch not in open_clip.list_models():
             raise ValueError(
@@ -365,8 +369,8 @@ def _load_open_clip(spec: ModelSpec, device: str) -> Backend:
                     f"{spec.pretrained!r}; known tags: {', '.join(tags) or 'none'} "
                     "(or give a weight file: open_clip:ARCH/FILE)"
                 )
-            pretrained = spec.pretrained
-            cached = open_clip_cached_file(spec.arch, spec.pretrained)
+            pretrained = str(spec.pretrained)
+            cached = open_clip_cached_file(spec.arch, pretrained)
             files = [cached] if cached else []
             if cached is None and hub_offline():
                 raise _offline_error(spec, f"pretrained tag {spec.pretrained!r}")
@@ -402,6 +406,7 @@ def _load_hf(spec: ModelSpec, device: str) -> Backend:
     from transformers import AutoModel, AutoProcessor
 
     kwargs: dict[str, Any] = {}
+    folder: Path | None
     if spec.path is not None:
         if not (spec.path / "config.json").is_file():
             raise FileNotFoundError(
@@ -410,8 +415,8 @@ def _load_hf(spec: ModelSpec, device: str) -> Backend:
             )
         source, folder = str(spec.path), spec.path
     else:
-        source = spec.repo
-        config = _cached(spec.repo, ["config.json"])
+        source = str(spec.repo)
+        config = _cached(source, ["config.json"])
         if hub_offline():
             if config is None:
                 raise _offline_error(spec, f"hub model {spec.repo!r}")
@@ -423,7 +428,7 @@ def _load_hf(spec: ModelSpec, device: str) -> Backend:
     except (OSError, ValueError, KeyError) as err:
         raise RuntimeError(f"could not load transformers model {str(spec)!r}: {err}") from err
     if folder is None:  # downloaded just now
-        cached = _cached(spec.repo, ["config.json"])
+        cached = _cached(source, ["config.json"])
         folder = cached.parent if cached else None
     for method in ("get_image_features", "get_text_features"):
         if not hasattr(model, method):
