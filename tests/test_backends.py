@@ -335,6 +335,7 @@ def test_hf_backend_equals_library_forward(kind, hf_dirs, images):
     for i, im in enumerate(images):
         paths.append(folder.parent / f"{kind}_{i}.png")
         im.save(paths[-1])
+    torch.testing.assert_close(backend.encode_images(paths), ref_img, rtol=1e-5, atol=1e-5)
     emb = encode_photos(backend.model, backend.preprocess, paths, batch_size=2, progress=False)
     torch.testing.assert_close(torch.from_numpy(emb), ref_img, rtol=1e-5, atol=1e-5)
     prompts = encode_prompts(

@@ -278,18 +278,28 @@ def hub_offline() -> bool:
     return _env_offline() or not _hub_reachable()
 
 
-def _offline_error(spec: ModelSpec, what: str) -> OfflineModelError:
+def _offline_error(spec: ModelSpec, what: str, repo: str | None = None) -> OfflineModelError:
     why = "HF_HUB_OFFLINE is set" if _env_offline() else "the model hub cannot be reached"
     if spec.backend == "hf":
         how = (
-            f"on a connected machine run `huggingface-cli download {spec.repo} --local-dir DIR` "
+            f"on a connected machine run `hf download {spec.repo} --local-dir DIR` "
             "(or save the model with save_pretrained), copy DIR here and pass `hf:DIR`"
         )
-    else:
+    elif spec.repo:
         how = (
-            "on a connected machine download the weight file (open_clip_model.safetensors or "
-            "open_clip_pytorch_model.bin of the model's hub repository), copy it here and pass "
-            f"`open_clip:{spec.arch or 'ARCH'}/FILE`"
+            f"on a connected machine run `hf download {spec.repo} --local-dir DIR`, copy DIR "
+            "here and pass `local:DIR` (it holds open_clip_config.json and the weights), or "
+            f"pass the weight file alone as `open_clip:ARCH/FILE`"
+        )
+    else:
+        source = (
+            f"`hf download {repo} open_clip_model.safetensors --local-dir DIR`"
+            if repo
+            else ("the URL of open_clip.get_pretrained_cfg(ARCH, TAG)")
+        )
+        how = (
+            f"on a connected machine download the weight file ({source}), copy it here and "
+            f"pass `open_clip:{spec.arch}/FILE`"
         )
     return OfflineModelError(
         f"model {str(spec)!r}: {what} is not in the local cache and {why}. To provide the "
@@ -373,7 +383,10 @@ def _load_open_clip(spec: ModelSpec, device: str) -> Backend:
             cached = open_clip_cached_file(spec.arch, pretrained)
             files = [cached] if cached else []
             if cached is None and hub_offline():
-                raise _offline_error(spec, f"pretrained tag {spec.pretrained!r}")
+                repo = (open_clip.get_pretrained_cfg(spec.arch, pretrained) or {}).get("hf_hub")
+                raise _offline_error(
+                    spec, f"pretrained tag {pretrained!r}", (repo or "").strip("/")
+                )
             if cached is not None and hub_offline():
                 # Load the cached file directly, keeping the tag's preprocessing and activation.
                 cfg = open_clip.get_pretrained_cfg(spec.arch, spec.pretrained)
