@@ -19,6 +19,22 @@ class UserError(Exception):
     """A mistake in the command's input: reported in one message, without a traceback."""
 
 
+def add_pool_options(parser: argparse.ArgumentParser) -> None:
+    """The candidate pool and template options, the same for `idia audit` and `idia serve`."""
+    pool = parser.add_mutually_exclusive_group()
+    pool.add_argument(
+        "--candidates", type=Path, help="candidate names, one per line (the name is added)"
+    )
+    pool.add_argument(
+        "--pool-size",
+        type=int,
+        default=1000,
+        help="size of a generated candidate pool (default 1000, as in the paper)",
+    )
+    parser.add_argument("--seed", type=int, default=11, help="seed of the generated pool")
+    parser.add_argument("--templates", type=Path, help="prompt templates, one per line with {}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idia", description="Identity Inference Attack: does a CLIP model know a person?"
@@ -62,18 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         help="pretrained tag or weight file, one per --arch (e.g. laion400m_e32); "
         "--arch A --pretrained P is shorthand for --model open_clip:A/P",
     )
-    pool = audit.add_mutually_exclusive_group()
-    pool.add_argument(
-        "--candidates", type=Path, help="candidate names, one per line (the name is added)"
-    )
-    pool.add_argument(
-        "--pool-size",
-        type=int,
-        default=1000,
-        help="size of a generated candidate pool (default 1000, as in the paper)",
-    )
-    audit.add_argument("--seed", type=int, default=11, help="seed of the generated pool")
-    audit.add_argument("--templates", type=Path, help="prompt templates, one per line with {}")
+    add_pool_options(audit)
     audit.add_argument(
         "--tau",
         type=int,

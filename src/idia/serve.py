@@ -846,18 +846,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
         type=Path,
         help="where audits are kept (default: a private temporary folder removed at exit)",
     )
-    pool = serve.add_mutually_exclusive_group()
-    pool.add_argument(
-        "--candidates", type=Path, help="candidate names, one per line (the name is added)"
-    )
-    pool.add_argument(
-        "--pool-size",
-        type=int,
-        default=1000,
-        help="size of the generated candidate pool (default 1000, as in the paper)",
-    )
-    serve.add_argument("--seed", type=int, default=11, help="seed of the generated pool")
-    serve.add_argument("--templates", type=Path, help="prompt templates, one per line with {}")
+    from idia.cli import add_pool_options
+
+    add_pool_options(serve)
     serve.add_argument("--tau", type=int, default=1, help="default tau shown on the page")
     serve.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     return serve
