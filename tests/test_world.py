@@ -1,18 +1,17 @@
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from idia.names import name_key
-from idia.world import (
-    DEFAULT_CAPTION_TEMPLATES,
-    occurrence_counts,
-    render_face,
-    render_scene,
-    sample_identity,
-)
+from idia.facescrub import person_id, read_facescrub, read_url_lists
+from idia.names import name_key, read_census_surnames, read_ssa_first_names
+from idia.render import DEFAULT_CAPTION_TEMPLATES, render_face, render_scene, sample_identity
+from idia.sources import read_checksums
+from idia.world import BASE_HOST, WORLD_HOST, occurrence_counts
 from idia.world import build_world as _build_world
 
 SMALL = {
@@ -26,7 +25,10 @@ SMALL = {
     "n_broken_urls": 3,
     "n_shards": 3,
     "caption_templates": DEFAULT_CAPTION_TEMPLATES,
-}
+    "url_list_identities": 2,
+    "faults": {"dead_urls": 1, "bad_hashes": 1, "bad_boxes": 1, "malformed_lines": 1,
+               "sparse_identities": 1},
+}  # fmt: skip
 
 
 def build_world(outdir, **overrides):
@@ -41,8 +43,25 @@ def world(tmp_path_factory) -> Path:
 
 
 def _corpus(out: Path) -> pd.DataFrame:
-    parts = sorted((out / "corpus" / "urls").glob("part-*.parquet"))
+    parts = sorted((out / "web" / "laion").glob("part-*.parquet"))
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def _served(out: Path, url: str) -> Path:
+    prefix = f"http://{WORLD_HOST}/"
+    assert url.startswith(prefix), url
+    return out / "web" / url[len(prefix):]
+
+
+def _listed(out: Path) -> tuple[pd.DataFrame, list[dict]]:
+    lists = [out / "facescrub" / f for f in ("facescrub_actors.txt", "facescrub_actresses.txt")]
+    parts, bad = [], []
+    for path in lists:
+        rows, problems = read_facescrub(path)
+        parts.append(rows)
+        bad += problems
+    rows, problems = read_url_lists(out / "extra")
+    return pd.concat([*parts, rows], ignore_index=True), bad + problems
 
 
 def test_build_is_deterministic(world, tmp_path):
@@ -51,59 +70,94 @@ def test_build_is_deterministic(world, tmp_path):
     files = sorted(p.relative_to(world) for p in world.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     for rel in files:
-        if rel.name == "identities.parquet":  # holds photo_dir paths under each outdir
-            continue
         assert (world / rel).read_bytes() == (again / rel).read_bytes(), rel
-    a = pd.read_parquet(world / "identities.parquet").drop(columns="photo_dir")
-    b = pd.read_parquet(again / "identities.parquet").drop(columns="photo_dir")
-    pd.testing.assert_frame_equal(a, b)
 
 
 def test_other_seed_gives_other_world(world, tmp_path):
     build_world(tmp_path, seed=6)
-    assert _corpus(tmp_path)["caption"].tolist() != _corpus(world)["caption"].tolist()
+    assert _corpus(tmp_path)["TEXT"].tolist() != _corpus(world)["TEXT"].tolist()
 
 
-def test_tables_and_photos(world):
-    ids = pd.read_parquet(world / "identities.parquet")
-    assert ids["person_id"].tolist() == [f"p{i:04d}" for i in range(10)]
-    assert set(ids["gender"]) == {"female", "male"}
-    assert (ids["source"] == "world").all()
-    for row in ids.itertuples():
-        photos = sorted(Path(row.photo_dir).glob("*.jpg"))
-        assert (
-            [p.name for p in photos]
-            == ["000.jpg", "001.jpg", "002.jpg"]
-            == [f"{k:03d}.jpg" for k in range(row.n_photos)]
-        )
+def test_identities_are_published_in_the_facescrub_and_url_list_formats(world):
+    truth = pd.read_parquet(world / "truth.parquet")
+    rows, bad = _listed(world)
+    assert truth["person_id"].tolist() == [person_id(n) for n in truth["name"]]
+    assert set(rows["gender"]) == {"female", "male"}
+    assert [b["reason"].split(":")[0] for b in bad] == ["malformed line"]
+    by_name = rows.groupby("name")
+    for name in truth["name"]:  # every study identity has its attack photos, served
+        good = by_name.get_group(name)
+        good = good[good["url"].map(lambda u: _served(world, u).is_file())]
+        assert len(good) >= 3
+    assert (truth["listed_in"] == "extra").sum() == 2
+    extra = rows[rows["source"].str.startswith("urls:")]
+    assert set(extra["name"]) == set(truth.loc[truth["listed_in"] == "extra", "name"])
+    listed = rows[rows["source"].str.startswith("facescrub:")]
     summary = json.loads((world / "world.json").read_text())
+    sparse = summary["counts"]["sparse_identities"]
+    assert len(sparse) == 1 and (listed["name"] == sparse[0]).sum() == 2
+    assert sparse[0] not in set(truth["name"])
+    # hashes and boxes: right for every photo but the planted faults
+    outcomes = {"dead": 0, "hash": 0, "box": 0}
+    for row in listed.itertuples():
+        path = _served(world, row.url)
+        if not path.is_file():
+            outcomes["dead"] += 1
+            continue
+        if hashlib.sha256(path.read_bytes()).hexdigest() != row.sha256:
+            outcomes["hash"] += 1
+            continue
+        width, height = Image.open(path).size
+        if row.x2 > width or row.y2 > height:
+            outcomes["box"] += 1
+            continue
+        assert 0 <= row.x1 < row.x2 <= width and 0 <= row.y1 < row.y2 <= height
+        assert (row.x2 - row.x1) * (row.y2 - row.y1) > 0.15 * width * height  # a face-sized box
+    assert outcomes == {"dead": 1, "hash": 1, "box": 1}
     assert summary["counts"]["members"] == 5
     assert summary["counts"]["corpus_pairs"] == len(_corpus(world))
+
+
+def test_metadata_and_name_lists_are_pinned(world):
+    pins = read_checksums(world / "web.sha256")
+    assert set(pins) == {"part-00000.parquet", "part-00001.parquet", "part-00002.parquet",
+                         "baby-names.csv", "census_surnames.csv"}  # fmt: skip
+    for name, pin in pins.items():
+        path = next((world / "web").rglob(name))
+        assert pin == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    female, male = read_ssa_first_names(world / "web" / "names" / "baby-names.csv", 1000)
+    surnames = read_census_surnames(world / "web" / "names" / "census_surnames.csv", 1000)
+    assert len(female) > 100 and len(male) > 100 and len(surnames) > 100
+    assert female[0] != male[0] and surnames[0][0].isupper() and surnames[0][1:].islower()
 
 
 def test_caption_counts_match_truth(world):
     truth = pd.read_parquet(world / "truth.parquet")
     corpus = _corpus(world)
-    captions = [name_key(c) for c in corpus["caption"]]
+    assert list(corpus.columns) == ["SAMPLE_ID", "URL", "TEXT", "HEIGHT", "WIDTH", "LICENSE",
+                                    "NSFW", "similarity"]  # fmt: skip
+    captions = [name_key(c) for c in corpus["TEXT"]]
     assert truth["member"].sum() == 5
     counts = [sum(name_key(n) in c for c in captions) for n in truth["name"]]
     assert counts == truth["occurrences"].tolist()
     assert (truth.loc[~truth["member"], "occurrences"] == 0).all()
     assert (truth.loc[truth["member"], "occurrences"] >= 1).all()
     assert truth["occurrences"].max() == 6
-    genders = pd.read_parquet(world / "identities.parquet").set_index("person_id")["gender"]
-    member_genders = genders[truth.loc[truth["member"], "person_id"]].value_counts()
+    rows, _ = _listed(world)
+    genders = rows.drop_duplicates("name").set_index("name")["gender"]
+    member_genders = genders[truth.loc[truth["member"], "name"]].value_counts()
     assert member_genders.max() - member_genders.min() <= 1
 
 
 def test_corpus_images_and_broken_urls(world):
     corpus = _corpus(world)
-    assert corpus["key"].is_unique
-    exists = [(world / "corpus" / "images" / p).is_file() for p in corpus["path"]]
+    assert corpus["SAMPLE_ID"].is_unique
+    exists = [_served(world, u).is_file() for u in corpus["URL"]]
     assert len(exists) - sum(exists) == 3
     truth = pd.read_parquet(world / "truth.parquet")
     assert len(corpus) == 25 + 3 + truth["occurrences"].sum()
-    sizes = [len(pd.read_parquet(p)) for p in sorted((world / "corpus" / "urls").glob("*"))]
+    parts = sorted((world / "web" / "laion").glob("part-*.parquet"))
+    sizes = [len(pd.read_parquet(p)) for p in parts]
     assert len(sizes) == 3 and sum(sizes) == len(corpus) and max(sizes) - min(sizes) <= 1
 
 
@@ -122,6 +176,7 @@ def test_occurrences_cover_the_range():
         ({"caption_templates": ["a photo of someone"]}, "name"),
         ({"occurrences": {"min": 5, "max": 2}}, "min"),
         ({"n_shards": 0}, "n_shards"),
+        ({"url_list_identities": 11}, "url_list_identities"),
     ],
 )
 def test_invalid_arguments(tmp_path, overrides, message):
@@ -168,19 +223,22 @@ def test_scene_captions_have_varied_vocabulary():
 
 
 def test_base_corpus_is_anonymized_and_plants_the_chosen_identities(tmp_path):
+    from idia.download import read_caption_tsv
     from idia.world import SCENE_SHAPES, build_base
 
     summary = build_base(
         tmp_path, seed=4, n_identities=10, image_size=64,
         caption_templates=["a photo of {name}", "{name} in {city}"], n_generic=12, n_extras=3,
-        extra_photos=2, n_planted=2, planted_photos=3, pairs_per_person=5, n_shards=2,
+        extra_photos=2, n_planted=2, planted_photos=3, pairs_per_person=5,
         eval_per_class=2, n_eval_pairs=4,
     )  # fmt: skip
-    urls = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "urls").glob("*.parquet"))])
+    urls = read_caption_tsv(tmp_path / "web" / "cc3m" / "Train_GCC-training.tsv")
     assert len(urls) == 12 + 3 * 2 + 2 * 3 == summary["base_pairs"]
-    assert all((tmp_path / "images" / p).is_file() for p in urls["path"])
+    prefix = f"http://{BASE_HOST}/"
+    assert all((tmp_path / "web" / u.removeprefix(prefix)).is_file() for u in urls["url"])
+    assert set(read_checksums(tmp_path / "web.sha256")) == {"Train_GCC-training.tsv"}
     truth = pd.read_parquet(tmp_path / "truth.parquet")
-    assert sorted(truth.loc[truth["planted"], "person_id"]) == summary["planted_identities"]
+    assert sorted(truth.loc[truth["planted"], "person_id"]) == sorted(summary["planted_identities"])
     assert truth["base_photos"].sum() == 6
     # nobody is named in the base corpus; everyone is named in each of their own pairs
     keys = [name_key(n) for n in truth["name"]]
@@ -196,12 +254,12 @@ def test_base_corpus_is_anonymized_and_plants_the_chosen_identities(tmp_path):
     build_base(
         again, seed=4, n_identities=10, image_size=64,
         caption_templates=["a photo of {name}", "{name} in {city}"], n_generic=12, n_extras=3,
-        extra_photos=2, n_planted=2, planted_photos=3, pairs_per_person=5, n_shards=2,
+        extra_photos=2, n_planted=2, planted_photos=3, pairs_per_person=5,
         eval_per_class=2, n_eval_pairs=4,
     )  # fmt: skip
-    first = sorted((tmp_path / "images").iterdir())
+    first = sorted((tmp_path / "web" / "img").iterdir())
     assert [p.read_bytes() for p in first] == [
-        (again / "images" / p.name).read_bytes() for p in first
+        (again / "web" / "img" / p.name).read_bytes() for p in first
     ]
 
 
@@ -210,7 +268,7 @@ def test_base_corpus_rejects_impossible_settings(tmp_path):
 
     args = dict(
         seed=1, n_identities=3, image_size=64, caption_templates=["{name}"], n_generic=2,
-        n_extras=0, extra_photos=0, planted_photos=1, pairs_per_person=2, n_shards=1,
+        n_extras=0, extra_photos=0, planted_photos=1, pairs_per_person=2,
         eval_per_class=1, n_eval_pairs=1,
     )  # fmt: skip
     with pytest.raises(ValueError, match="n_planted=4 exceeds the 3 identities"):

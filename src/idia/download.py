@@ -53,8 +53,8 @@ def download_shard(
     if urls.empty:
         out_dir.mkdir(parents=True)
         write_shard(out_dir / "00000.tar", [])
-        columns = ["key", url_col, *([caption_col] if caption_col else []), *keep_columns,
-                   "status", "error_message"]  # fmt: skip
+        columns = ["key", "url", *(["caption"] if caption_col else []), *keep_columns,
+                   "status", "error_message"]  # fmt: skip (img2dataset's own column names)
         pd.DataFrame(columns=columns).to_parquet(out_dir / "00000.parquet", index=False)
         return {"rows": 0, "successes": 0, "failed_to_download": 0, "failed_to_resize": 0,
                 "status_dict": {}}  # fmt: skip
