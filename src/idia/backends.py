@@ -432,7 +432,9 @@ def _load_hf(spec: ModelSpec, device: str) -> Backend:
         config = _cached(source, ["config.json"])
         if hub_offline():
             if config is None:
-                raise _offline_error(spec, f"hub model {spec.repo!r}")
+                raise _offline_error(
+                    spec, f"hub model {source!r} (and no folder of that name here)"
+                )
             kwargs["local_files_only"] = True
         folder = config.parent if config else None
     try:
