@@ -449,13 +449,14 @@ def plot_rate_by_bin(
         ticks = [f"{b}\n(n = {n})" for b, n in zip(table["bin"].astype(str), table["n"])]
         ax.set_xticks(x, ticks, rotation=30 if len(table) > 6 else 0)
         ax.set_xlabel(bin_label)
-        ax.set_ylabel(
-            f"{RATE_LABEL}\nmean over {n_draws} draws; bars: 95 % Clopper–Pearson\n"
-            "over the bin's n identities"
-        )
+        ax.set_ylabel(f"{RATE_LABEL}\nmean over {n_draws} draws, 95 % CI over identities")
         ax.set_ylim(0, 1.03)
         ax.set_yticks(np.linspace(0, 1, 6))
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+        ax.legend(
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+            title="bars: 95 % Clopper–Pearson\nover the bin's n identities",
+        )
         _title(ax, f"{title}\nk = {k} attack images, τ = {tau}")
         save(fig, png, pdf)
     return table
