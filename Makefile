@@ -24,14 +24,14 @@ run: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
-# Every tier: unit tests, the end-to-end runs of the tiny workflow (marker e2e) and the browser
-# tests (marker browser). CI runs this.
+# Every tier: unit tests, the end-to-end runs of the tiny workflow (marker e2e), the browser
+# tests (marker browser) and the benchmarks' --small modes (marker bench). CI runs this.
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # The unit tier only, for development (under 2 minutes on 2 cores).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not e2e and not browser"
+	$(BIN)/python -m pytest -m "not e2e and not browser and not bench"
 
 # ruff, Snakemake's linter, snakefmt and mypy on src/ (configured in pyproject.toml).
 lint: $(STAMP)

@@ -9,14 +9,18 @@ import pytest
 ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
 # Fixtures that run the whole workflow: a test using one is end to end wherever it lives.
 E2E_FIXTURES = frozenset({"tiny_run"})
+# Modules whose every test runs a benchmark script (minutes in all): the bench tier.
+BENCH_MODULES = frozenset({"test_benchmarks.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs a workflow run ``e2e``, so `make test-fast` never pays for one
-    even when a new test forgets the marker."""
+    """Put every test that needs a workflow run in the ``e2e`` tier and every benchmark run in
+    the ``bench`` tier, so `make test-fast` never pays for one even when a test lacks the marker."""
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+        if item.path.name in BENCH_MODULES:
+            item.add_marker(pytest.mark.bench)
 
 
 @pytest.fixture(scope="session")
