@@ -82,7 +82,10 @@ def test_git_blob_pins_and_checksum_files(tmp_path):
     sums = tmp_path / "SUMS"
     sums.write_text(f"# pins\n{'a' * 64}  part-00000.parquet\ngit-blob-sha1:{'b' * 40}  x.csv\n")
     pins = read_checksums(sums)
-    assert pins == {"part-00000.parquet": "sha256:" + "a" * 64, "x.csv": "git-blob-sha1:" + "b" * 40}
+    assert pins == {
+        "part-00000.parquet": "sha256:" + "a" * 64,
+        "x.csv": "git-blob-sha1:" + "b" * 40,
+    }
     sums.write_text("nothex  file\n")
     with pytest.raises(SourceError, match="SUMS:1"):
         read_checksums(sums)
