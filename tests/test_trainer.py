@@ -169,20 +169,25 @@ def _tiny_shard(folder: Path, samples: int) -> Path:
     return shard
 
 
-def test_a_killed_training_resumes_from_its_last_epoch(tmp_path):
-    """The real trainer, SIGKILLed once epoch 1's checkpoint is on disk, then rerun."""
-    samples = 512
-    args = trainer_args(
-        shards=[str(_tiny_shard(tmp_path, samples))], num_samples=samples,
-        model=model_arg("x", ARCH_DIR), logs=str(tmp_path / "runs"), name="run", epochs=2,
-        batch_size=8, lr=1e-3, wd=0.1, warmup=1, seed=0, workers=0, precision="fp32",
-        device="cpu",
-    )  # fmt: skip
-    checkpoints = tmp_path / "runs" / "run" / "checkpoints"
+def test_a_killed_training_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
+    """The real trainer, SIGKILLed once epoch 1's checkpoint is on disk, then rerun: it resumes
+    at epoch 1 and its final weights equal, bit for bit, those of a run never interrupted."""
+    import torch
+
+    samples, shard = 256, str(_tiny_shard(tmp_path, 256))
+
+    def args(logs: str) -> list[str]:
+        return trainer_args(
+            shards=[shard], num_samples=samples, model=model_arg("x", ARCH_DIR),
+            logs=str(tmp_path / logs), name="run", epochs=2, batch_size=8, lr=1e-3, wd=0.1,
+            warmup=1, seed=0, workers=1, precision="fp32", device="cpu",
+        )  # fmt: skip
+
+    checkpoints = tmp_path / "killed" / "run" / "checkpoints"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     with open(tmp_path / "first.log", "w") as log:
         first = subprocess.Popen(
-            launcher(0) + args, stdout=log, stderr=subprocess.STDOUT, env=env,
+            launcher(0) + args("killed"), stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 120
@@ -196,13 +201,19 @@ def test_a_killed_training_resumes_from_its_last_epoch(tmp_path):
     assert prepare_resume(checkpoints) == checkpoints / "epoch_1.pt"
 
     out = io.StringIO()
-    run_training(args, 0, out=out, threads=1)
+    run_training(args("killed"), 0, out=out, threads=1)
     second = out.getvalue()
     assert second.startswith("$ ")
     assert f"=> resuming checkpoint '{checkpoints / 'epoch_1.pt'}' (epoch 1)" in second
     assert "Start epoch 1" in second and "Start epoch 0" not in second
-    assert final_checkpoint(checkpoints.parent, 2).name == "epoch_2.pt"
+    resumed = final_checkpoint(checkpoints.parent, 2)
     assert not (checkpoints / "epoch_1.pt").exists()  # the previous epoch is deleted
+
+    run_training(args("whole"), 0, out=io.StringIO(), threads=1)
+    whole = final_checkpoint(tmp_path / "whole" / "run", 2)
+    a = torch.load(resumed, weights_only=True)["state_dict"]
+    b = torch.load(whole, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_failing_trainer_raises_with_its_output_kept(tmp_path):

@@ -334,31 +334,61 @@ def shard_manifest(shards: list[str]) -> dict[str, str]:
     return {shard: sha256_file(shard) for shard in shards}
 
 
-def seed_sample_shuffle(argv: list[str]) -> None:
-    """Seed the trainer's sample shuffle from ``--seed``.
+class EpochShuffle:
+    """open_clip's sample shuffle, seeded by (seed, epoch, worker, rank) at the start of every
+    pass over the data, which also reseeds the RNGs the image augmentations draw from.
 
-    open_clip's webdataset pipeline shuffles samples with ``webdataset.shuffle`` and no RNG, and
-    webdataset then seeds one from the clock and the process id: two runs of the same config see
-    the samples in different orders and train different models. Handing the stage a seeded RNG
-    keeps everything else of the trainer as it is.
+    open_clip shuffles samples with ``webdataset.shuffle`` and no RNG (webdataset then seeds one
+    from the clock and the process id), and its dataloader workers draw augmentations from RNGs
+    that run on across epochs. So two runs of one config trained different models, and a run
+    resumed at epoch e saw other samples in other crops than an uninterrupted one. Seeded per
+    epoch, epoch e's randomness is the same whether the run started at 0 or resumed at e.
     """
-    import random
 
+    def __init__(self, bufsize: int, initial: int, seed: int, epoch) -> None:
+        self.bufsize, self.initial, self.seed, self.epoch = bufsize, initial, seed, epoch
+
+    def __call__(self, src: Iterator) -> Iterator:
+        import random
+
+        import numpy as np
+        import torch
+        from webdataset.filters import _shuffle
+
+        worker = torch.utils.data.get_worker_info()
+        key = [self.seed, self.epoch.get_value(), worker.id if worker else 0]
+        key.append(int(os.environ.get("RANK", "0")))
+        state = np.random.SeedSequence(key).generate_state(2)
+        torch.manual_seed(int(state[0]))
+        np.random.seed(int(state[1]))
+        random.seed(int(state[0]))
+        return _shuffle(src, self.bufsize, self.initial, random.Random(int(state[1])))
+
+
+def seed_every_epoch(argv: list[str]) -> None:
+    """Make open_clip's sample order and augmentations a function of ``--seed`` and the epoch
+    (see :class:`EpochShuffle`), leaving everything else of the trainer as it is."""
     import webdataset
+    from open_clip_train import data
 
     seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
-    unseeded = webdataset.shuffle
+    epochs = []  # the epoch counter open_clip shares with its dataloader workers
+    made = data.SharedEpoch.__init__
 
-    def seeded(*args, **kwargs):
-        kwargs.setdefault("rng", random.Random(seed))
-        return unseeded(*args, **kwargs)
+    def remember(self, epoch: int = 0) -> None:
+        made(self, epoch)
+        epochs.append(self)
 
-    webdataset.shuffle = seeded
+    def shuffle(bufsize: int = 1000, initial: int = 100, **_) -> EpochShuffle:
+        return EpochShuffle(bufsize, initial, seed, epochs[-1])
+
+    data.SharedEpoch.__init__ = remember
+    webdataset.shuffle = shuffle
 
 
 if __name__ == "__main__":
     ensure_torchvision()
-    seed_sample_shuffle(sys.argv[1:])
+    seed_every_epoch(sys.argv[1:])
     from open_clip_train.main import main
 
     main(sys.argv[1:])
