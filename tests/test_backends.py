@@ -33,7 +33,7 @@ from idia.backends import (
 )
 from idia.cli import main
 from idia.compat import ensure_torchvision, import_open_clip
-from idia.world import render_face, sample_identity
+from idia.render import render_face, sample_identity
 
 ensure_torchvision()
 transformers = pytest.importorskip("transformers")
