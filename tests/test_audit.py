@@ -28,7 +28,7 @@ from idia.audit import (
 from idia.cli import main
 from idia.models import load_clip
 from idia.provenance import sha256_file
-from idia.world import render_face, sample_identity
+from idia.render import render_face, sample_identity
 
 NAME = "Zoë O'Brien <x>"
 FILLERS = [f"Person{chr(65 + i)} Filler{chr(65 + i)}" for i in range(12)]
