@@ -75,9 +75,14 @@ def worker_encode(n_names: int, mode: str, path: Path, batch_size: int) -> dict:
             "peak_mb": _rss_mb()}  # fmt: skip
 
 
-def worker_predict(path: Path, mode: str, n_photos: int, chunk_elems: int) -> dict:
+def worker_predict(path: Path, mode: str, n_photos: int, chunk_elems: int, device: str) -> dict:
     """Predict names for random photo embeddings against the stored pool; time and memory."""
+    import torch
+
     from idia.attack import predict
+    from idia.models import pick_device
+
+    device = pick_device(device)
 
     text = np.load(path, mmap_mode="r")
     n_templates, n_names, dim = text.shape
@@ -90,12 +95,15 @@ def worker_predict(path: Path, mode: str, n_photos: int, chunk_elems: int) -> di
     if mode == "whole":
         text = np.load(path)  # all of it in memory, one similarity tensor
         chunk_elems = n_photos * n_templates * n_names + 1
-    out = predict(img, text, true, chunk_elems=chunk_elems)
+    out = predict(img, text, true, chunk_elems=chunk_elems, device=device)
+    if device == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     digest = int(out["pred"].astype(np.int64).sum() * 31 + out["rank"].astype(np.int64).sum())
     return {"seconds": seconds, "rate": n_photos * n_templates * n_names / seconds,
             "start_mb": start_rss, "peak_mb": _rss_mb(), "digest": digest,
-            "margin_sum": float(out["margin"].astype(np.float64).sum())}  # fmt: skip
+            "margin_sum": float(out["margin"].astype(np.float64).sum()),
+            "device": device}  # fmt: skip
 
 
 def _run(args: list[str], threads: int) -> dict:
@@ -116,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-elems", type=int, default=1 << 24)
     ap.add_argument("--batch-size", type=int, default=1024, help="prompts per encoder batch")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="auto", help="where predict runs: auto, cuda, cpu")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temp dir)")
     ap.add_argument("--worker", nargs=3, metavar=("STEP", "MODE", "ARG"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             n_names, path = arg.split(":", 1)
             result = worker_encode(int(n_names), mode, Path(path), a.batch_size)
         else:
-            result = worker_predict(Path(arg), mode, a.photos, a.chunk_elems)
+            result = worker_predict(Path(arg), mode, a.photos, a.chunk_elems, a.device)
         print(json.dumps(result))
         return 0
     if a.small:
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         work = a.out or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         common = ["--photos", str(a.photos), "--chunk-elems", str(a.chunk_elems),
-                  "--batch-size", str(a.batch_size)]  # fmt: skip
+                  "--batch-size", str(a.batch_size), "--device", a.device]  # fmt: skip
         rows = []
         for n_names, modes in ((a.compare_names, ("whole", "chunked")), (a.names, ("chunked",))):
             for mode in modes:
@@ -149,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     whole, chunked, large = rows
     if whole["predict"]["digest"] != chunked["predict"]["digest"]:
         raise AssertionError("chunked and whole predictions differ")
-    print(f"templates 21, photos {a.photos}, threads {a.threads}, chunk_elems {a.chunk_elems}")
+    print(f"templates 21, photos {a.photos}, threads {a.threads}, chunk_elems {a.chunk_elems}, "
+          f"predict on {whole['predict']['device']}")  # fmt: skip
     print("| step | names | prompts | mode | seconds | per second | peak RSS MB | start MB |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
     for row in rows:

@@ -78,6 +78,7 @@ def test_bench_pool_small():
     for row in result["rows"]:
         for step in ("encode", "predict"):
             assert row[step]["rate"] > 0 and row[step]["peak_mb"] >= row[step]["start_mb"] > 0
+        assert row["predict"]["device"] in ("cpu", "cuda")
     table = [line for line in out.splitlines() if line.startswith("| encode |")]
     assert len(table) == 3 and "| 21000 | chunked |" in table[-1]
     assert re.search(r"chunked / whole at 300 names: encode_time [0-9.]+", out)
