@@ -411,10 +411,11 @@ def test_photos_are_kept_only_on_request_and_bad_forms_are_refused(app_and_work,
 
         for fields, folder, message in [
             ({"name": "  "}, people["alice"], "name is empty"),
-            ({"name": "?!"}, people["alice"], "has no letters"),
+            ({"name": "?!"}, people["alice"], "needs at least two letters"),
             ({"model": "7"}, people["alice"], "unknown model"),
-            ({"tau": "0"}, people["alice"], "tau must be a whole number from 1 to 21"),
-            ({"tau": "22"}, people["alice"], "tau must be a whole number from 1 to 21"),
+            ({"tau": "0"}, people["alice"], "between 1 and the number of templates (21)"),
+            ({"tau": "22"}, people["alice"], "between 1 and the number of templates (21)"),
+            ({"tau": "two"}, people["alice"], "tau must be a whole number, got &#x27;two&#x27;"),
             ({}, None, "no photos"),
             ({"folder": str(people["alice"])}, None, "does not audit server folders"),
         ]:

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,7 +208,11 @@ class Job:
 
 
 class _TooLarge(Exception):
-    pass
+    """The request body passed the upload limit."""
+
+
+class _FormError(ValueError):
+    """A form field is wrong; the message says which and what to do."""
 
 
 class Auditor:
@@ -309,7 +313,7 @@ class Auditor:
                 f"Checked the photos: {len(usable)} usable, {len(problems)} with a remark"
             )
             candidates, seed, source = self._candidates(job.name)
-            result = None
+            parts: list[dict] = []
             for choice in job.models:
                 job.step(f"Loading model {choice.label}")
                 backend = self._clip(choice)
@@ -325,10 +329,8 @@ class Auditor:
                     candidates_source=source,
                 )
                 res["models"][0]["label"] = choice.label
-                if result is None:
-                    result = res
-                else:
-                    result["models"].extend(res["models"])
+                parts.append(res)
+            result = {**parts[0], "models": [p["models"][0] for p in parts]}
             job.step("Writing audit.json and audit.html")
             job.out_dir.mkdir(mode=0o700)
             (job.out_dir / "audit.json").write_text(
@@ -359,7 +361,7 @@ class Auditor:
 # --------------------------------------------------------------------------------------------
 
 
-async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     """The request body, refused as soon as it passes ``limit`` bytes (no Content-Length trust)."""
     total = 0
     async for chunk in stream:
@@ -645,18 +647,19 @@ def create_app(settings: Settings) -> Starlette:
                 data = await item.read()
                 (photo_dir / _safe_filename(item.filename, taken)).write_bytes(data)
                 n_uploaded += 1
-            problem, job = _job_from_form(form, settings, auditor, job_id, session, folder)
-            if problem is None and n_uploaded and not job.uploaded:
-                problem = "choose either photos to upload or a server folder, not both"
-            if problem is None and not n_uploaded and job.uploaded:
-                problem = "no photos: choose the person's photos to upload" + (
-                    " or name a folder on the server" if settings.photo_root else ""
+            job = _job_from_form(form, settings, auditor, job_id, session, folder)
+            if n_uploaded and not job.uploaded:
+                raise _FormError("choose either photos to upload or a server folder, not both")
+            if not n_uploaded and job.uploaded:
+                raise _FormError(
+                    "no photos: choose the person's photos to upload"
+                    + (" or name a folder on the server" if settings.photo_root else "")
                 )
+        except _FormError as err:
+            shutil.rmtree(folder, ignore_errors=True)
+            return _with_session(_error(str(err), 400), request, session)
         finally:
             await form.close()
-        if problem is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-            return _with_session(_error(problem, 400), request, session)
         auditor.submit(job)
         redirect = RedirectResponse(f"/jobs/{job_id}", status_code=303)
         return _with_session(redirect, request, session)
@@ -726,36 +729,42 @@ def create_app(settings: Settings) -> Starlette:
 
 def _job_from_form(
     form, settings: Settings, auditor: Auditor, job_id: str, session: str, folder: Path
-) -> tuple[str | None, Job | None]:
-    """A job from the form's fields, or the message that says which field is wrong."""
-    name = str(form.get("name") or "").strip()
-    if not name:
-        return "the person's name is empty; type it as it would appear in a caption", None
-    if not re.search(r"\w", name):
-        return f"the name {name!r} has no letters; type the person's name", None
+) -> Job:
+    """A job from the form's fields; _FormError says which field is wrong."""
+    from idia.audit import check_name, check_tau  # the same rules as `idia audit`
+
+    try:
+        name = check_name(str(form.get("name") or ""))
+    except ValueError as err:
+        raise _FormError(str(err)) from None
     picked = []
     for value in form.getlist("model"):
         if not str(value).isdigit() or int(value) >= len(settings.models):
-            return f"unknown model choice {str(value)!r}; reload the page", None
+            raise _FormError(f"unknown model choice {str(value)!r}; reload the page")
         picked.append(settings.models[int(value)])
     if not picked:
-        return "choose at least one model", None
+        raise _FormError("choose at least one model")
     n_templates = len(auditor.templates)
     tau_text = str(form.get("tau") or settings.tau).strip()
-    if not tau_text.isdigit() or not 1 <= int(tau_text) <= n_templates:
-        return f"tau must be a whole number from 1 to {n_templates}, got {tau_text!r}", None
+    if not tau_text.lstrip("-").isdigit():
+        raise _FormError(f"tau must be a whole number, got {tau_text!r}")
+    try:
+        tau = check_tau(int(tau_text), n_templates)
+    except ValueError as err:
+        raise _FormError(str(err)) from None
     photo_dir, uploaded = folder / "photos", True
     server_folder = str(form.get("folder") or "").strip()
     if server_folder:
         if settings.photo_root is None:
-            return "this server does not audit server folders (start it with --photo-root)", None
+            raise _FormError(
+                "this server does not audit server folders (start it with --photo-root)"
+            )
         root = settings.photo_root.resolve()
         photo_dir = (root / Path(server_folder).expanduser()).resolve()
         if not photo_dir.is_relative_to(root) or not photo_dir.is_dir():
-            return (
+            raise _FormError(
                 f"{server_folder!r} is not a folder under {root}; name a folder of photos "
-                "inside the server's --photo-root",
-                None,
+                "inside the server's --photo-root"
             )
         uploaded = False
     job = Job(
@@ -766,11 +775,11 @@ def _job_from_form(
         photo_dir=photo_dir,
         uploaded=uploaded,
         models=picked,
-        tau=int(tau_text),
+        tau=tau,
         keep_photos=bool(form.get("keep")),
         include_photos=bool(form.get("embed")),
     )
-    return None, job
+    return job
 
 
 # --------------------------------------------------------------------------------------------
