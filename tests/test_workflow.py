@@ -76,6 +76,39 @@ def test_world_truth_is_recovered_by_search(tiny_run: Path):
     assert downloads["successes"] + downloads["failed_to_download"] == downloads["rows"]
 
 
+def test_every_source_is_acquired_over_127_0_0_1_and_every_person_accounted_for(tiny_run: Path):
+    web = (tiny_run / "logs/world/web.log").read_text()
+    for url in ("http://idia-world.test/laion/part-00000.parquet",
+                "http://idia-world.test/names/baby-names.csv",
+                "http://cc3m.idia-world.test/cc3m/Train_GCC-training.tsv",
+                "http://idia-world.test/faces/", "http://idia-world.test/laion/img/",
+                "http://cc3m.idia-world.test/img/"):  # fmt: skip
+        assert any(line.startswith("127.0.0.1 ") and url in line for line in web.splitlines()), url
+    fetched = pd.read_parquet(tiny_run / "resources/laion/part-00000.parquet")
+    assert list(fetched.columns)[:3] == ["SAMPLE_ID", "URL", "TEXT"]
+    log = tiny_run / "logs/sources/laion/part-00000.parquet.log"
+    assert "checksum verified" in log.read_text()
+    report = pd.read_csv(tiny_run / "results/identities/report.csv")
+    truth = pd.read_parquet(tiny_run / "results/world/truth.parquet")
+    kept = report[report["status"] == "kept"]
+    assert sorted(kept["person_id"]) == sorted(truth["person_id"])  # every study identity
+    (excluded,) = report[report["status"] == "excluded"].itertuples()
+    assert "fewer than identities.min_photos=6" in excluded.reason and excluded.photos == 2
+    # the faults the world published: counted with their reason, never fatal
+    assert report["HTTP 404"].sum() == 1 and report["hash mismatch"].sum() == 1
+    assert report["bbox_outside"].sum() == 1
+    lines = pd.read_csv(tiny_run / "results/identities/excluded_lines.csv")
+    assert lines["reason"].str.startswith("malformed line").sum() == 1
+    listed_by_urls = truth.loc[truth["listed_in"] == "extra", "person_id"]
+    assert (kept.set_index("person_id").loc[listed_by_urls, "crops"] == 0).all()  # no boxes
+    crops = kept[~kept["person_id"].isin(listed_by_urls)]
+    assert (crops["crops"] >= 5).all()
+    for crop in (tiny_run / "results/identities/crops").rglob("*.jpg"):
+        with Image.open(crop) as image:
+            assert 20 <= image.width <= 64 and 20 <= image.height <= 64  # a face, not the photo
+        break
+
+
 def test_attack_tables_are_complete_and_consistent(tiny_run: Path):
     metrics = pd.read_parquet(tiny_run / "results/attack/tiny/metrics.parquet")
     assert sorted(metrics["k"].unique()) == [1, 2, 3, 4]
@@ -88,7 +121,8 @@ def test_attack_tables_are_complete_and_consistent(tiny_run: Path):
     scores = pd.read_parquet(tiny_run / "results/attack/tiny/scores.parquet")
     assert len(scores) == 12 * 4 * 3 and scores["score"].between(0, 21).all()
     pred = np.load(tiny_run / "results/attack/tiny/predictions.npz")
-    assert pred["pred"].shape == (12 * 6, 21) and pred["pred"].dtype.kind == "i"
+    photos = pd.read_parquet(tiny_run / "results/identities/identities.parquet")["n_photos"]
+    assert pred["pred"].shape == (photos.sum(), 21) and pred["pred"].dtype.kind == "i"
     card = json.loads((tiny_run / "results/models/tiny/card.json").read_text())
     assert card["trainer"] == "open_clip_train.main" and card["samples"] > 0
     summary = pd.read_csv(tiny_run / "results/attack/summary.csv")
@@ -160,35 +194,50 @@ def test_unknown_config_key_is_an_error(tmp_path: Path):
     assert "attak" in result.stdout + result.stderr
 
 
-def test_paper_config_plans_the_full_dag_without_network(tmp_path: Path):
-    # The files a user supplies for the paper (captions, identities, name lists) exist but are
-    # empty: a dry run only plans, it never reads them or touches the network.
-    resources = tmp_path / "resources"
-    for i in range(32):
-        (resources / "laion400m-meta").mkdir(parents=True, exist_ok=True)
-        (resources / f"laion400m-meta/part-{i:05d}.parquet").touch()
-    for name in ("facescrub/identities.csv", "names/ssa_female.txt", "names/ssa_male.txt",
-                 "names/census_surnames.txt", "cc3m-inject/pairs.parquet",
-                 "imagenet/classnames.csv", "cc3m-val/pairs.parquet",
-                 *(f"cc3m/{i:05d}.tar" for i in range(332))):  # fmt: skip
-        (resources / name).parent.mkdir(parents=True, exist_ok=True)
-        (resources / name).touch()
-    (resources / "imagenet/val").mkdir(parents=True)
-    result = subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(ROOT / "config/paper.yaml"), "-n", "--cores", "1"],
-        capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+def test_paper_config_lists_what_to_obtain_then_plans_the_full_dag(tmp_path: Path):
+    def plan() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+             "--configfile", str(ROOT / "config/paper.yaml"), "-n", "--cores", "1"],
+            capture_output=True, text=True, cwd=tmp_path,
+        )  # fmt: skip
+
+    # Without the files a user obtains by hand: one message that lists each and how to get it.
+    result = plan()
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    by_hand = ["resources/facescrub/facescrub_actors.txt",
+               "resources/facescrub/facescrub_actresses.txt",
+               "resources/cc3m/Train_GCC-training.tsv", "resources/imagenet/val",
+               "resources/imagenet/classnames.csv", "resources/cc3m-val/pairs.parquet",
+               "resources/cc3m-inject/pairs.parquet"]  # fmt: skip
+    assert f"{len(by_hand)} input(s) that you supply by hand are missing" in message
+    assert all(path in message for path in by_hand)
+    assert "facescrub.html" in message and "image-net.org" in message
+    # With them in place (empty: a dry run only plans, it never reads them or the network),
+    # every source is acquired by the workflow's own rules.
+    for name in by_hand:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith("val"):
+            (tmp_path / name).mkdir()
+        else:
+            (tmp_path / name).touch()
+    result = plan()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     counts = job_counts(result)
+    assert counts["fetch_source"] == 32 + 1  # LAION's 32 metadata files and the SSA names
+    assert counts["identity_plan"] == counts["identities"] == 1
+    assert counts["download_identities"] == 32
     assert counts["search_shard"] == 32 and counts["gather_counts"] == 1
     # 3 pretrained models (track L) + the 18-model injection grid (track C)
     assert counts["encode_prompts"] == counts["encode_photos"] == counts["sweep"] == 3 + 18
     assert counts["train_clip"] == 18 and counts["inject_level"] == 6
+    assert counts["base_urls"] == 1 and counts["download_base_shard"] == 332
     assert counts["embed_base_shard"] == counts["faces_shard"] == 332
     assert counts["build_index"] == counts["retrieve"] == counts["face_classifier"] == 1
     assert counts["figure_by_n"] == 3 and counts["utility"] == 21
     assert "world" not in counts and "world_base" not in counts
+    assert "download_shard" not in counts  # pretrained models: LAION's images are not needed
 
 
 def test_person_level_statistics(tiny_run: Path):
@@ -210,7 +259,8 @@ def test_audit_target_reports_bad_files_and_audits_the_rest(tiny_run: Path, tmp_
     truth = pd.read_parquet(tiny_run / "results/world/truth.parquet")
     member = truth[truth["member"]].iloc[0]
     photos = tmp_path / "photos"
-    shutil.copytree(tiny_run / "results/world/photos" / member["person_id"], photos)
+    shutil.copytree(tiny_run / "results/identities/photos" / member["person_id"], photos)
+    n_photos = len(list(photos.iterdir()))
     (photos / "notes.txt").write_text("not a photo")
     (photos / "broken.jpg").write_bytes(b"")
     Image.new("RGB", (64, 64), (128, 128, 128)).save(photos / "blank.jpg")
@@ -222,7 +272,7 @@ def test_audit_target_reports_bad_files_and_audits_the_rest(tiny_run: Path, tmp_
     problems = {Path(p["path"]).name: p["problem"] for p in result["problems"]}
     assert "notes.txt" in problems and "broken.jpg" in problems
     assert "no face" in problems.get("blank.jpg", "")
-    assert result["n_usable"] == 6 + 1  # the world's photos and the blank one, flagged
+    assert result["n_usable"] == n_photos + 1  # the person's photos and the blank one, flagged
     (model,) = result["models"]
     assert 0 < model["p_value"] <= 1 and 0 <= model["vote_score"] <= 21
     html = (folders[0] / "audit.html").read_text()

@@ -12,7 +12,27 @@ validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = "results"
 RESOURCES = "resources"
-SOURCES = config["sources"]
+
+
+
+def shipped(location):
+    """A relative local path that the working directory lacks but the project ships (e.g.
+    config/reference/...) is read from the project; every other location stays as written."""
+    if is_remote(location) or Path(location).is_absolute() or Path(location).exists():
+        return location
+    in_project = Path(workflow.basedir) / location
+    return str(in_project) if in_project.exists() else location
+
+
+def resolve_sources(value):
+    if isinstance(value, dict):
+        return {k: v if k == "columns" else resolve_sources(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_sources(v) for v in value]
+    return shipped(value)
+
+
+SOURCES = resolve_sources(config["sources"])
 INJECTION = config.get("injection")
 # Targets that check a run against a known truth (the embedded world adds its own).
 CHECKS = []
@@ -75,8 +95,6 @@ if (
 wildcard_constraints:
     shard=r"[A-Za-z0-9_.-]+",
     model=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    group=r"laion|cc3m|names",
-    file=r"[^/]+",
 
 
 def canonical(value):
@@ -118,6 +136,14 @@ def remote_sources():
 REMOTE = remote_sources()
 
 
+def fetched_files():
+    """fetch_source's wildcard constraint: exactly the remote sources' file names, so that a
+    file the user put under resources/ is never mistaken for a download."""
+    import re
+
+    return "|".join(re.escape(f) for _, f in REMOTE) or "(?!)"
+
+
 def source_path(group, location):
     """Where a stage reads a source: its download under resources/, or the local file itself."""
     if is_remote(location):
@@ -144,11 +170,14 @@ def user_supplied():
         "laion": "a LAION metadata parquet: download it (e.g. from the gated hub dataset, with "
         "HF_TOKEN set) or use its hf:// location instead of a local path.",
         "names": "a name list: use the URL in config/paper.yaml or download it to this path.",
-        "cc3m": "CC3M's Train_GCC-training.tsv: download it from "
+        "cc3m": "CC3M's Train_GCC-training.tsv: accept the terms and download it at "
         "https://ai.google.com/research/ConceptualCaptions/download.",
         "imagenet": "the ImageNet validation images, one folder per class: licence-bound; "
         "download from https://image-net.org after accepting its terms.",
         "pairs": "the held-out image-caption pairs for the utility table (path, caption).",
+        "classnames": "ImageNet's class names, one row per folder (folder,name).",
+        "inject": "the named image-caption pairs to inject (person_id, path, caption), at least "
+        "the largest injection level per member.",
     }
     needed = [Needed(p, how["facescrub"]) for p in SOURCES["facescrub"]]
     needed += [Needed(p, how["extra_identities"]) for p in SOURCES["extra_identities"]]
@@ -164,6 +193,9 @@ def user_supplied():
         utility = INJECTION.get("utility", {})
         needed.append(Needed(utility["eval_dir"], how["imagenet"]))
         needed.append(Needed(utility["pairs"], how["pairs"]))
+        if "classnames" in utility:
+            needed.append(Needed(utility["classnames"], how["classnames"]))
+        needed.append(Needed(INJECTION["pairs"], how["inject"]))
     return [n for n in needed if not n.path.startswith(f"{RESULTS}/")]
 
 

@@ -9,6 +9,9 @@ rule fetch_source:
         code=package("sources"),
     output:
         f"{RESOURCES}/{{group}}/{{file}}",
+    wildcard_constraints:
+        group="laion|cc3m|names",
+        file=fetched_files(),
     log:
         script_log("sources/{group}/{file}"),
     conda:
