@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -85,7 +86,7 @@ def read_rgb(source) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def detection_rate(paths: list[str | Path], **params) -> dict:
+def detection_rate(paths: Sequence[str | Path], **params) -> dict:
     """Share of images in which the cascade finds at least one face; lists the misses."""
     undetected = []
     for path in paths:
