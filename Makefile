@@ -33,12 +33,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e and not browser and not bench"
 
-# ruff, Snakemake's linter, snakefmt and mypy on src/ (configured in pyproject.toml).
+# ruff, Snakemake's linter, snakefmt and mypy on src/ and the scripts (configured in
+# pyproject.toml). Every check runs, so that one run shows all findings; any finding fails.
 lint: $(STAMP)
-	$(BIN)/ruff check src tests workflow benchmarks
-	$(BIN)/snakemake --lint
-	$(BIN)/snakefmt --check workflow Snakefile
-	$(BIN)/mypy
+	status=0; \
+	$(BIN)/ruff check src tests workflow benchmarks || status=1; \
+	$(BIN)/snakemake --lint || status=1; \
+	$(BIN)/snakefmt --check workflow Snakefile || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 # The caption-search benchmark; ripgrep comes from the distribution's packages (root needed).
 # Arguments go through BENCH_ARGS, e.g. BENCH_ARGS="--captions 200000 --names 500 --skip-loop".
