@@ -212,6 +212,12 @@ def shard_ids():
     return stems
 
 
+def reference_counts():
+    """A published counts table to compare ours with (the paper's), when the config names one."""
+    reference = config["search"].get("reference")
+    return shipped(reference) if reference else []
+
+
 def laion_columns():
     return {"url": "URL", "caption": "TEXT", "key": "SAMPLE_ID"} | SOURCES["laion"].get(
         "columns", {}
@@ -426,6 +432,8 @@ def all_targets():
         f"{RESULTS}/stats/summary.csv",
     ]
     targets += [f"{RESULTS}/identities/report.csv", *CHECKS]
+    if config["search"].get("reference"):
+        targets += [f"{RESULTS}/search/reference_comparison.csv"]
     if INJECTION:
         targets += [
             f"{RESULTS}/inject/summary.csv",

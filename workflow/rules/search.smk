@@ -50,3 +50,32 @@ rule gather_counts:
         bin_labels=config["search"].get("bin_labels"),
     script:
         "../scripts/gather_counts.py"
+
+
+rule compare_counts:
+    input:
+        counts=f"{RESULTS}/search/counts.parquet",
+        reference=reference_counts(),
+        code=package("reference", "figures", "names"),
+    output:
+        table=report(
+            f"{RESULTS}/search/reference_comparison.csv",
+            caption="../report/reference_comparison.rst",
+            category="Membership",
+        ),
+        summary=f"{RESULTS}/search/reference_comparison.json",
+        png=report(
+            f"{RESULTS}/figures/reference_counts.png",
+            caption="../report/reference_comparison.rst",
+            category="Membership",
+        ),
+        pdf=f"{RESULTS}/figures/reference_counts.pdf",
+    log:
+        script_log("search/compare_counts"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/compare_counts.py"
