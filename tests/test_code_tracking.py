@@ -82,6 +82,7 @@ KNOWN_DRIFT: set[str] = {
     "build_index",
     "candidate_pool",
     "cohort",
+    "compare_counts",
     "download_base_shard",
     "download_identities",
     "download_report",
