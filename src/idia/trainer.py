@@ -176,6 +176,11 @@ def run_training(
             returncode = child.wait()
         finally:
             if child.poll() is None:
+                out.write(
+                    "idia.trainer: interrupted; stopping the trainer (a rerun resumes from the "
+                    "latest epoch checkpoint)\n"
+                )
+                out.flush()
                 child.terminate()
                 try:
                     child.wait(timeout=60)

@@ -53,13 +53,14 @@ args[args.index("--name") + 1] = name
 run_dir = Path(snakemake.params.runs) / name
 log.keep(run_dir / "job.log")
 resume = prepare_resume(run_dir / "checkpoints")
+start = checkpoint_epoch(resume) if resume else 0  # read now: the trainer deletes the file
 logging.info(
     "training %s on %d samples from %d shards: run %s, %s",
     snakemake.wildcards.model,
     samples,
     len(shards),
     name,
-    f"resuming after epoch {checkpoint_epoch(resume)} from {resume}" if resume else "from epoch 0",
+    f"resuming after epoch {start} from {resume}" if resume else "from epoch 0",
 )
 seconds = run_training(args, gpus, threads=snakemake.threads, nodes=int(train.get("nodes", 1)))
 checkpoint = final_checkpoint(run_dir, train["epochs"])
@@ -78,7 +79,7 @@ write_card(
             json.dumps(manifest, sort_keys=True).encode()
         ).hexdigest(),
         "run_id": name,
-        "resumed_from_epoch": checkpoint_epoch(resume) if resume else 0,
+        "resumed_from_epoch": start,
         "train_seconds": round(seconds, 1),
         "trainer": "open_clip_train.main",
     },
