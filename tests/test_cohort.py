@@ -166,3 +166,21 @@ def test_bad_candidate_tables():
     genderless.loc[5, "gender"] = None
     with pytest.raises(ValueError, match=rf"no gender for .*{candidates['person_id'][5]}"):
         select_cohort(genderless, 2, 2, seed=0)
+
+
+def test_members_need_enough_confirmed_pairs_and_non_members_come_from_the_rest():
+    table = _candidates({"female": (12, 2), "male": (12, 2)}, seed=3)
+    table["pairs"] = [8 if i % 3 == 0 else 2 for i in range(len(table))]
+    cohort = select_cohort(table, 4, 6, seed=1, min_pairs=8)
+    pairs = table.set_index("person_id")["pairs"]
+    members = cohort[cohort["status"] == "member"]
+    assert len(members) == 4 and (pairs[members["person_id"]] >= 8).all()
+    assert (cohort["status"] == "non-member").sum() == 6
+    present = set(table.loc[table["present"], "person_id"])
+    assert set(cohort.loc[cohort["status"] == "excluded", "person_id"]) == present
+    short = cohort[(cohort["status"] == "unused") & cohort["person_id"].map(pairs).lt(8)]
+    assert short["reason"].str.contains("confirmed pairs").all()
+    assert cohort.equals(select_cohort(table.sample(frac=1, random_state=2), 4, 6, seed=1,
+                                       min_pairs=8))  # fmt: skip
+    with pytest.raises(ValueError, match="at least 9 confirmed pairs"):
+        select_cohort(table, 4, 6, seed=1, min_pairs=9)

@@ -30,7 +30,7 @@ WORLD = dict(
             "sparse_identities": 1},
 )  # fmt: skip
 BASE = dict(
-    n_generic=20, n_extras=2, extra_photos=2, n_planted=2, planted_photos=2, pairs_per_person=3,
+    n_generic=20, n_extras=2, extra_photos=2, n_planted=2, planted_photos=2,
     eval_per_class=1, n_eval_pairs=5,
 )  # fmt: skip
 TINY_TRAIN = {"epochs": 1, "batch_size": 16, "lr": 0.001, "wd": 0.1, "warmup": 2, "seed": 0,
@@ -76,7 +76,7 @@ def _overlay(site: Path, weights: Path, reference: Path, classnames: Path) -> di
         "stats": {"n_boot": 200},
         "injection": {
             "base": {"shards": 2},
-            "pairs": str(site / "base/pairs.parquet"),
+            "pairs": {"min_confidence": 0.3},
             "retrieval": {"k": 4, "nprobe": 4, "batch_size": 64},
             "face_classifier": {"arch": "resnet18", "input_size": 32, "epochs": 2,
                                 "batch_size": 16, "lr": 0.002, "test_fraction": 0.2,

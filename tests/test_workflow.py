@@ -391,3 +391,14 @@ def test_track_c_filters_draws_a_cohort_and_injects_exact_counts(tiny_run: Path)
     assert (utility["n_classes"] == 11).all() and (utility["n_pairs"] == 5).all()
     for name in ("rate_by_n", "tpr_heatmap_by_n"):
         assert (results / f"figures/c/{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [("attack", "tau", 22, "attack.tau=22 but the attack has 21 prompt templates"),
+     ("identities", "min_photos", 2, "identities.min_photos=2 is below attack.k_max=4")],
+)  # fmt: skip
+def test_cross_field_config_errors_name_the_values(tmp_path, section, key, value, message):
+    changed = _tiny_config_with(tmp_path, section, key, value)
+    result = snakemake(tmp_path, "-n", configfile=changed, check=False)
+    assert result.returncode != 0 and message in result.stdout + result.stderr

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
+from safetensors import SafetensorError
 
 from idia.compat import ensure_torchvision, import_open_clip
 
@@ -402,8 +403,11 @@ def _load_open_clip(spec: ModelSpec, device: str) -> Backend:
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained, device=device, **kwargs
         )
-    except (OSError, RuntimeError, ValueError) as err:
-        raise RuntimeError(f"could not load open_clip model {str(spec)!r}: {err}") from err
+    except (OSError, RuntimeError, ValueError, SafetensorError) as err:
+        raise RuntimeError(
+            f"could not load open_clip model {str(spec)!r} ({', '.join(map(str, files)) or name})"
+            f": {err}. If a weight file is corrupt or truncated, download or retrain it."
+        ) from err
     model.eval()
     tokenizer = open_clip.get_tokenizer(name)
     return Backend(str(spec), model, preprocess, tokenizer, device, spec, files)

@@ -127,19 +127,30 @@ def _allocate(pool: np.ndarray, totals: np.ndarray) -> np.ndarray:
 
 
 def select_cohort(
-    candidates: pd.DataFrame, n_members: int, n_non_members: int, seed: int
+    candidates: pd.DataFrame,
+    n_members: int,
+    n_non_members: int,
+    seed: int,
+    min_pairs: int | None = None,
 ) -> pd.DataFrame:
     """Draw members and non-members from the candidates absent from the base corpus.
 
     ``candidates`` has columns person_id, name, gender, present (bool) and present_reason.
     Returns every candidate, sorted by person_id, with person_id, name, gender, ``status``
     (member, non-member, excluded: present in the base corpus, unused: absent but not drawn)
-    and a readable ``reason``.
+    and a readable ``reason``. With ``min_pairs``, ``candidates`` also has ``pairs`` (the
+    person's confirmed pairs to inject): only those with at least ``min_pairs`` can be members.
     """
     n_members = _check_size(n_members, "injection.cohort.members")
     n_non_members = _check_size(n_non_members, "injection.cohort.non_members")
     seed = _check_size(seed, "injection.cohort.seed")
     table = _check_candidates(candidates)
+    if min_pairs is not None:
+        pairs = candidates.set_index("person_id")["pairs"]
+        return _select_with_pairs(
+            table, pairs.reindex(table["person_id"]).fillna(0).astype(int).to_numpy(),
+            n_members, n_non_members, seed, min_pairs,
+        )  # fmt: skip
     absent = ~table["present"]
     n_absent = int(absent.sum())
     wanted = n_members + n_non_members
@@ -171,6 +182,56 @@ def select_cohort(
     cohort = table[["person_id", "name", "gender"]].assign(status=status)
     present_reason = table["present_reason"].fillna("present in the base corpus")
     cohort["reason"] = cohort["status"].map(reasons).fillna(present_reason)
+    return cohort[COHORT_COLUMNS]
+
+
+def _draw(table, mask, n_take, rng) -> np.ndarray:
+    """Rows of ``mask`` drawn at random, ``n_take`` in all, gender-stratified."""
+    pool = table.loc[mask, "gender"].value_counts().sort_index()
+    counts = _allocate(pool.to_numpy(np.int64), np.array([n_take, int(mask.sum()) - n_take]))
+    taken = []
+    for gender, (take, _) in zip(pool.index, counts):
+        rows = np.flatnonzero(mask & (table["gender"] == gender).to_numpy())
+        taken += rows[rng.permutation(len(rows))][:take].tolist()
+    return np.array(sorted(taken), dtype=np.int64)
+
+
+def _select_with_pairs(table, pairs, n_members, n_non_members, seed, min_pairs) -> pd.DataFrame:
+    """Members from the absent persons with enough pairs, then non-members from the rest."""
+    absent = ~table["present"].to_numpy()
+    eligible = absent & (pairs >= min_pairs)
+    if eligible.sum() < n_members:
+        raise ValueError(
+            f"the cohort needs {n_members} members with at least {min_pairs} confirmed pairs "
+            f"each (the largest injection level), but only {int(eligible.sum())} absent "
+            "identities have that many; lower injection.cohort.members or the largest level in "
+            "injection.levels, or lower injection.pairs.min_confidence"
+        )
+    if absent.sum() - n_members < n_non_members:
+        raise ValueError(
+            f"the cohort needs {n_members} + {n_non_members} identities absent from the base "
+            f"corpus, but only {int(absent.sum())} of {len(table)} are; lower "
+            "injection.cohort.members / injection.cohort.non_members"
+        )
+    rng = np.random.default_rng(seed)
+    status = np.full(len(table), "excluded", dtype=object)
+    status[absent] = "unused"
+    status[_draw(table, eligible, n_members, rng)] = "member"
+    rest = absent & (status != "member")
+    status[_draw(table, rest, n_non_members, rng)] = "non-member"
+    reasons = []
+    for s, p, present_reason in zip(status, pairs, table["present_reason"]):
+        if s == "excluded":
+            reasons.append(present_reason if isinstance(present_reason, str)
+                           else "present in the base corpus")  # fmt: skip
+        elif s == "unused" and p < min_pairs:
+            reasons.append(f"absent, but only {p} confirmed pairs (< {min_pairs}): not drawn")
+        elif s == "unused":
+            reasons.append(UNUSED_REASON)
+        else:
+            reasons.append(f"absent from the base corpus, {p} confirmed pairs; drawn as {s} "
+                           f"(gender-stratified, seed {seed})")  # fmt: skip
+    cohort = table[["person_id", "name", "gender"]].assign(status=status, reason=reasons)
     return cohort[COHORT_COLUMNS]
 
 

@@ -444,7 +444,7 @@ HYPERNYM_SCENES = [
 
 
 def _validate_base(n_generic, n_extras, extra_photos, n_planted, planted_photos, n_identities,
-                   pairs_per_person, eval_per_class, n_eval_pairs) -> None:  # fmt: skip
+                   eval_per_class, n_eval_pairs) -> None:  # fmt: skip
     counts = {
         "n_generic": n_generic, "n_extras": n_extras, "extra_photos": extra_photos,
         "n_planted": n_planted, "planted_photos": planted_photos, "eval_per_class": eval_per_class,
@@ -457,8 +457,6 @@ def _validate_base(n_generic, n_extras, extra_photos, n_planted, planted_photos,
         raise ValueError(
             f"world.base.n_planted={n_planted} exceeds the {n_identities} identities of the world"
         )
-    if pairs_per_person < 1:
-        raise ValueError(f"world.base.pairs_per_person must be >= 1, got {pairs_per_person}")
 
 
 def build_base(
@@ -473,7 +471,6 @@ def build_base(
     extra_photos: int,
     n_planted: int,
     planted_photos: int,
-    pairs_per_person: int,
     eval_per_class: int,
     n_eval_pairs: int,
 ) -> dict:
@@ -484,8 +481,6 @@ def build_base(
       generic scenes, people who are not study identities, and ``n_planted`` study identities,
       all captioned with hypernyms ("an actor ..."), never with a name. The planted identities
       are what the face filter must find and exclude.
-    - ``pairs/`` + ``pairs.parquet``: ``pairs_per_person`` named image-caption pairs per study
-      identity, the material that gets injected (photos unseen anywhere else).
     - ``eval/classes/<shape>/``: a labelled evaluation set for zero-shot utility (one shape per
       image, ImageNet-folder layout) and ``eval/pairs.parquet``: held-out scene pairs for
       image-to-text retrieval.
@@ -493,7 +488,7 @@ def build_base(
     """
     _validate_base(
         n_generic, n_extras, extra_photos, n_planted, planted_photos, n_identities,
-        pairs_per_person, eval_per_class, n_eval_pairs,
+        eval_per_class, n_eval_pairs,
     )  # fmt: skip
     outdir = Path(outdir)
     person_ids, names, _, params = study_identities(seed, n_identities)
@@ -512,15 +507,11 @@ def build_base(
     extras = [sample_identity(np.random.default_rng([seed, 23, e])) for e in range(n_extras)]
 
     image_dir, tsv_dir = outdir / "web" / "img", outdir / "web" / "cc3m"
-    pair_dir, class_dir, held_dir = (
-        outdir / "pairs",
-        outdir / "eval" / "classes",
-        outdir / "eval" / "pairs",
-    )
-    for d in (image_dir, tsv_dir, pair_dir, class_dir, held_dir):
+    class_dir, held_dir = outdir / "eval" / "classes", outdir / "eval" / "pairs"
+    for d in (image_dir, tsv_dir, class_dir, held_dir):
         d.mkdir(parents=True, exist_ok=True)
 
-    total = len(rows) + n_identities * pairs_per_person
+    total = len(rows)
     total += len(SCENE_SHAPES) * eval_per_class + n_eval_pairs
     key_width = max(6, len(str(len(rows) - 1)))
     keys, paths, captions = [], [], []
@@ -544,25 +535,6 @@ def build_base(
             captions.append(caption)
             bar.update(1)
 
-        pair_rows = {"person_id": [], "pair_index": [], "path": [], "caption": []}
-        for i, pid in enumerate(person_ids):
-            pdir = pair_dir / pid
-            pdir.mkdir(exist_ok=True)
-            for j in range(pairs_per_person):
-                crng = np.random.default_rng([seed, 28, i, j])
-                template = caption_templates[int(crng.integers(len(caption_templates)))]
-                city = CITIES[int(crng.integers(len(CITIES)))]
-                path = pdir / f"{j:03d}.jpg"
-                write_jpeg(
-                    path,
-                    render_face(params[i], np.random.default_rng([seed, 29, i, j]), image_size),
-                )
-                pair_rows["person_id"].append(pid)
-                pair_rows["pair_index"].append(j)
-                pair_rows["path"].append(str(path))
-                pair_rows["caption"].append(template.format(name=names[i], city=city))
-            bar.update(pairs_per_person)
-
         for c, shape in enumerate(SCENE_SHAPES):
             sdir = class_dir / shape
             sdir.mkdir(exist_ok=True)
@@ -585,8 +557,6 @@ def build_base(
         "".join(f"{c}\thttp://{BASE_HOST}/img/{p}\n" for c, p in zip(captions, paths))
     )
     write_checksums(outdir / "web.sha256", [tsv])
-    pair_rows["pair_index"] = pa.array(pair_rows["pair_index"], pa.int64())
-    _write_parquet(pair_rows, outdir / "pairs.parquet")
     _write_parquet(held, outdir / "eval" / "pairs.parquet")
     is_planted = np.zeros(n_identities, bool)
     is_planted[planted] = True
@@ -605,7 +575,6 @@ def build_base(
         "extras": n_extras * extra_photos,
         "planted_identities": [person_ids[i] for i in planted],
         "planted_photos": planted_photos,
-        "pairs_per_person": pairs_per_person,
         "eval_classes": len(SCENE_SHAPES),
         "eval_images": len(SCENE_SHAPES) * eval_per_class,
         "eval_pairs": n_eval_pairs,

@@ -71,7 +71,6 @@ if INJECTION:
         key
         for key, present in (
             ("sources.cc3m", "cc3m" in SOURCES),
-            ("injection.pairs", "pairs" in INJECTION),
             ("injection.utility.eval_dir", "eval_dir" in INJECTION.get("utility", {})),
             ("injection.utility.pairs", "pairs" in INJECTION.get("utility", {})),
         )
@@ -81,6 +80,14 @@ if INJECTION:
         raise ValueError(
             f"config: track C (injection:) needs {', '.join(_lacking)}; see config/paper.yaml"
         )
+_templates = config["attack"]["templates"]
+_n_templates = 21 if _templates == "paper" else len(_templates)
+if config["attack"]["tau"] > _n_templates:
+    raise ValueError(
+        f"config: attack.tau={config['attack']['tau']} but the attack has {_n_templates} prompt "
+        "templates: a person could never be called a member. Set attack.tau between 1 and "
+        f"{_n_templates}."
+    )
 if (
     config["attack"].get("short", "error") == "error"
     and config["identities"]["min_photos"] < config["attack"]["k_max"]
@@ -176,8 +183,6 @@ def user_supplied():
         "download from https://image-net.org after accepting its terms.",
         "pairs": "the held-out image-caption pairs for the utility table (path, caption).",
         "classnames": "ImageNet's class names, one row per folder (folder,name).",
-        "inject": "the named image-caption pairs to inject (person_id, path, caption), at least "
-        "the largest injection level per member.",
     }
     needed = [Needed(p, how["facescrub"]) for p in SOURCES["facescrub"]]
     needed += [Needed(p, how["extra_identities"]) for p in SOURCES["extra_identities"]]
@@ -195,7 +200,6 @@ def user_supplied():
         needed.append(Needed(utility["pairs"], how["pairs"]))
         if "classnames" in utility:
             needed.append(Needed(utility["classnames"], how["classnames"]))
-        needed.append(Needed(INJECTION["pairs"], how["inject"]))
     return [n for n in needed if not n.path.startswith(f"{RESULTS}/")]
 
 
@@ -397,7 +401,7 @@ def presence_truth():
 
 
 def injection_pairs():
-    return INJECTION["pairs"]
+    return f"{RESULTS}/pairs/pairs.parquet"
 
 
 def injection_levels():

@@ -86,6 +86,7 @@ rule presence:
 rule cohort:
     input:
         presence=f"{RESULTS}/faces/presence.csv",
+        pairs=f"{RESULTS}/pairs/report.csv",
         identities=identities_table(),
         code=package("cohort", "identities"),
     output:
@@ -104,5 +105,7 @@ rule cohort:
         runtime=5,
     params:
         cohort=canonical(INJECTION["cohort"]) if INJECTION else {},
+        # a member must have a confirmed pair for every level: the largest level's worth
+        min_pairs=max(INJECTION["levels"]) if INJECTION else 0,
     script:
         "../scripts/cohort.py"

@@ -130,3 +130,74 @@ rule base_urls:
         runtime=30,
     script:
         "../scripts/base_urls.py"
+
+
+rule pair_urls:
+    input:
+        hits=f"{RESULTS}/search/hits/{{shard}}.parquet",
+        metadata=caption_parquet,
+        code=package("pairs"),
+    output:
+        f"{RESULTS}/pairs/urls/{{shard}}.parquet",
+    log:
+        script_log("pairs/urls/{shard}"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        columns=laion_columns(),
+    script:
+        "../scripts/pair_urls.py"
+
+
+use rule download_identities as download_pairs with:
+    input:
+        urls=f"{RESULTS}/pairs/urls/{{shard}}.parquet",
+        code=package("download"),
+    output:
+        tar=f"{RESULTS}/pairs/download/{{shard}}/00000.tar",
+        parquet=f"{RESULTS}/pairs/download/{{shard}}/00000.parquet",
+        stats=f"{RESULTS}/pairs/download/{{shard}}/download.json",
+    log:
+        script_log("pairs/download/{shard}"),
+    benchmark:
+        f"{RESULTS}/benchmarks/pairs/download/{{shard}}.tsv"
+    params:
+        download=canonical(config["download"]),
+        columns={"url": "url", "caption": "caption", "keep": ["person_id", "sample_id"]},
+        images={},
+
+
+rule confirm_pairs:
+    input:
+        tars=expand(f"{RESULTS}/pairs/download/{{shard}}/00000.tar", shard=shard_ids()),
+        parquets=expand(
+            f"{RESULTS}/pairs/download/{{shard}}/00000.parquet", shard=shard_ids()
+        ),
+        urls=expand(f"{RESULTS}/pairs/urls/{{shard}}.parquet", shard=shard_ids()),
+        model=f"{RESULTS}/faces/classifier/classifier.pt",
+        code=package("pairs", "faces", "download"),
+    output:
+        pairs=f"{RESULTS}/pairs/pairs.parquet",
+        checked=f"{RESULTS}/pairs/checked.parquet",
+        images=directory(f"{RESULTS}/pairs/images"),
+        report=report(
+            f"{RESULTS}/pairs/report.csv",
+            caption="../report/pairs.rst",
+            category="Controlled injection",
+        ),
+    log:
+        script_log("pairs/confirm"),
+    conda:
+        "../../envs/idia.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        haar=canonical(config["haar"]),
+        min_confidence=injection_setting("pairs", "min_confidence"),
+    script:
+        "../scripts/confirm_pairs.py"

@@ -41,10 +41,8 @@ if "world" in config:
         output:
             summary=f"{WORLD_DIR}/base/base.json",
             truth=f"{WORLD_DIR}/base/truth.parquet",
-            pairs=f"{WORLD_DIR}/base/pairs.parquet",
             web=directory(f"{WORLD_DIR}/base/web"),
             checksums=f"{WORLD_DIR}/base/web.sha256",
-            pair_images=directory(f"{WORLD_DIR}/base/pairs"),
             eval_dir=directory(f"{WORLD_DIR}/base/eval/classes"),
             eval_pairs=f"{WORLD_DIR}/base/eval/pairs.parquet",
         log:

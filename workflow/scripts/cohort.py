@@ -13,12 +13,21 @@ presence = pd.read_csv(snakemake.input.presence, dtype={"person_id": str})
 candidates = identities[["person_id", "name", "gender"]].merge(
     presence[["person_id", "present", "verifiable", "present_reason"]], on="person_id", how="left"
 )
+confirmed = pd.read_csv(snakemake.input.pairs, dtype={"person_id": str})
+candidates["pairs"] = candidates["person_id"].map(confirmed.set_index("person_id")["confirmed"])
+candidates["pairs"] = candidates["pairs"].fillna(0).astype(int)
 undecided = list(candidates.loc[candidates["present"].isna(), "person_id"])
 if undecided:
     raise ValueError(f"identities without a presence decision: {undecided}; rerun `presence`")
 # Whom the filter could not check is excluded like whom it found: membership must be controlled.
 candidates["present"] = candidates["present"].astype(bool) | ~candidates["verifiable"].astype(bool)
-cohort = select_cohort(candidates, options["members"], options["non_members"], options["seed"])
+cohort = select_cohort(
+    candidates,
+    options["members"],
+    options["non_members"],
+    options["seed"],
+    min_pairs=snakemake.params.min_pairs,
+)
 cohort.to_csv(snakemake.output.table, index=False)
 chosen = cohort.loc[cohort["status"].isin(["member", "non-member"]), "person_id"]
 identities[identities["person_id"].isin(chosen)].to_parquet(
