@@ -1,10 +1,11 @@
 """Tests of ``idia serve``: the real page in headless Chromium, and its rules over plain HTTP.
 
-The model is the tiny random open_clip of ``conftest.model_dir``. It knows nobody in the world's
-sense, so the truth is taken from the model itself: the "member" is given the candidate name the
-model already picks for that person's faces (vote score >= 1), the "non-member" a name the model
-never picks for theirs (vote score 0). The page must show the verdicts, votes and p-values that
-``idia.audit.run_audit`` computes directly for the same photos, name and candidate pool.
+The browser test audits against a model that really knows someone: a tiny open_clip trained
+here, in seconds, on six rendered identities captioned with their names in the paper's templates.
+A trained identity (new photos of it) is a member; an identity it never saw, under a name of the
+candidate pool it never saw either, is not. The page must show those verdicts, and the votes and
+p-values that ``idia.audit.run_audit`` computes directly for the same photos, name and pool. The
+rules over HTTP use the random tiny model of ``conftest.model_dir``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from idia.audit import audit_person, run_audit
+from idia.attack import PAPER_TEMPLATES
+from idia.audit import run_audit
 from idia.cli import main
 from idia.models import load_clip
 from idia.serve import ModelChoice, Settings, create_app, model_choices
@@ -43,6 +45,11 @@ FILLERS = [  # made-up names: the candidate pool of every audit here
     "Chloe Brennan",
 ]
 N_TEMPLATES = 21
+ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
+#: The identities the knowing model is trained on: name → identity seed of the world's renderer.
+TRAINED = {name: 100 + i for i, name in enumerate(FILLERS[:1] + FILLERS[2:7])}
+MEMBER, STRANGER = "Jordan Pigott", "Mira Castell"  # trained / in the pool but never trained
+STRANGER_SEED = 7
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,22 +82,75 @@ def clip(model_dir):
     return load_clip(model_dir=model_dir, device="cpu")
 
 
-@pytest.fixture(scope="module")
-def truth(people, clip) -> dict[str, tuple[str, bool]]:
-    """(name, is member) per person: the model's favourite name, and a name it never picks."""
-    scores = {
-        person: {
-            cand: audit_person(sorted(folder.iterdir()), cand, clip, candidates=FILLERS)[
-                "vote_score"
+def _train_knowing_model(out: Path, steps: int = 300) -> Path:
+    """A tiny open_clip that knows the ``TRAINED`` identities by name (contrastive training).
+
+    Each step shows one face of every identity beside its name in a random paper template;
+    single-threaded, seeded, ~15 s on a busy 2-core CPU. Saved in the workflow's model layout.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from idia.compat import import_open_clip
+
+    open_clip = import_open_clip()
+    arch = f"local-dir:{ARCH_DIR}"
+    names = list(TRAINED)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batches of six: threads only add contention here
+    try:
+        torch.manual_seed(0)
+        model, _, preprocess = open_clip.create_model_and_transforms(arch)
+        tokenizer = open_clip.get_tokenizer(arch)
+        faces = torch.stack(
+            [
+                torch.stack(
+                    [
+                        preprocess(Image.fromarray(render_face(params, rng, 64)))
+                        for rng in (np.random.default_rng([seed, j]) for j in range(24))
+                    ]
+                )
+                for seed in TRAINED.values()
+                for params in [sample_identity(np.random.default_rng(seed))]
             ]
-            for cand in FILLERS
-        }
-        for person, folder in people.items()
-    }
-    member = max(FILLERS, key=lambda c: scores["alice"][c])
-    assert scores["alice"][member] >= 1
-    stranger = next(c for c in FILLERS if scores["bob"][c] == 0 and c != member)
-    return {"alice": (member, True), "bob": (stranger, False)}
+        )  # [identity, photo, C, H, W]
+        optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.1)
+        loss_fn = open_clip.ClipLoss()
+        gen = torch.Generator().manual_seed(0)
+        model.train()
+        for _ in range(steps):
+            photo = torch.randint(faces.shape[1], (len(names),), generator=gen)
+            template = torch.randint(len(PAPER_TEMPLATES), (len(names),), generator=gen).tolist()
+            texts = tokenizer([PAPER_TEMPLATES[t].format(n) for t, n in zip(template, names)])
+            image_f, text_f, scale = model(faces[torch.arange(len(names)), photo], texts)
+            loss = loss_fn(image_f, text_f, scale)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    out.mkdir(parents=True)
+    (out / "open_clip_config.json").write_text((ARCH_DIR / "open_clip_config.json").read_text())
+    weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(out / "open_clip_model.safetensors"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    """The knowing model in ``results/models/world-vit`` and new photos of a member and a
+    stranger (photo indices the training never drew)."""
+    root = tmp_path_factory.mktemp("workflow")
+    model = _train_knowing_model(root / "results" / "models" / "world-vit")
+    member = root / "photos" / "member"
+    member.mkdir(parents=True)
+    params = sample_identity(np.random.default_rng(TRAINED[MEMBER]))
+    for j in range(30, 36):
+        rgb = render_face(params, np.random.default_rng([TRAINED[MEMBER], j]), 112)
+        Image.fromarray(rgb).save(member / f"face_{j}.jpg", quality=92)
+    stranger = root / "photos" / "stranger"
+    _faces(stranger, STRANGER_SEED, 6)
+    return {"root": root, "model": model, "member": member, "stranger": stranger}
 
 
 def _settings(model_dir: Path, work_dir: Path, **kw) -> Settings:
@@ -170,17 +230,15 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live(model_dir, tmp_path_factory):
+def live(world):
     """The server as a user starts it in a workflow folder: ``--model local:results/models/…``.
 
     (A relative spec, so that the page and its screenshot show no path of the test machine.)
     """
-    root = tmp_path_factory.mktemp("workflow")
-    shutil.copytree(model_dir, root / "results" / "models" / "world-vit")
-    settings = _settings(model_dir, root / "serve-work")
+    settings = _settings(world["model"], world["root"] / "serve-work")
     settings.models = [ModelChoice("world-vit", "local:results/models/world-vit")]
     cwd = Path.cwd()
-    os.chdir(root)
+    os.chdir(world["root"])
     try:
         with LiveServer(create_app(settings)) as server:
             yield server
@@ -227,20 +285,23 @@ def _page_numbers(driver) -> dict:
 
 
 @pytest.mark.browser
-def test_browser_member_and_non_member_verdicts_match_the_audit(
-    browser, live, people, truth, clip, model_dir, tmp_path
-):
+def test_browser_member_and_non_member_verdicts_match_the_truth(browser, live, world):
     auditor = live.app.state.auditor
-    for person in ("alice", "bob"):
-        name, is_member = truth[person]
-        photos = sorted(people[person].iterdir())
-        job_id = _submit(browser, live.url, name, photos)
+    clip = load_clip(model_dir=world["model"], device="cpu")
+    files = [
+        world["model"] / "open_clip_config.json",
+        world["model"] / "open_clip_model.safetensors",
+    ]
+    for name, folder, is_member in [
+        (MEMBER, world["member"], True),
+        (STRANGER, world["stranger"], False),
+    ]:
+        job_id = _submit(browser, live.url, name, sorted(folder.iterdir()))
         assert len(job_id) >= 32  # unguessable
 
         shown = _page_numbers(browser)
-        files = [model_dir / "open_clip_config.json", model_dir / "open_clip_model.safetensors"]
-        direct = run_audit(people[person], name, [(clip, files)], candidates=FILLERS)["models"][0]
-        assert direct["member"] is is_member
+        direct = run_audit(folder, name, [(clip, files)], candidates=FILLERS)["models"][0]
+        assert direct["member"] is is_member  # the model knows whom it was trained on
         assert shown["verdict"] == ("member" if is_member else "not a member")
         assert shown["vote_score"] == direct["vote_score"]
         assert shown["p_value"] == f"{direct['p_value']:.3g}"
