@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from html import escape as html_escape
 from pathlib import Path
 
@@ -312,20 +314,52 @@ def test_provenance_chain_of_a_figure_reaches_the_world(tiny_run: Path):
     }
 
 
-def test_the_same_config_gives_the_same_numbers(tiny_run: Path, tmp_path: Path):
-    snakemake(tmp_path)  # a second, independent run of the whole tiny workflow
-    for table in ("attack/tiny/metrics.parquet", "attack/tiny/scores.parquet",
-                  "search/counts.parquet", "stats/tiny/persons.csv", "faces/presence.csv",
-                  "inject/cohort.csv", "inject/n3/counts.parquet", "attack/c-n3/scores.parquet",
-                  "utility/utility.csv"):  # fmt: skip
-        read = pd.read_csv if table.endswith(".csv") else pd.read_parquet
-        pd.testing.assert_frame_equal(
-            read(tiny_run / "results" / table), read(tmp_path / "results" / table)
-        )
+def _interrupt(workdir: Path, when: str, sig: int, timeout: float = 900) -> None:
+    """Start the tiny workflow in its own process group and send ``sig`` to the whole group as
+    soon as a file matching ``when`` (a glob under ``workdir``) appears."""
+    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(TINY), "--cores", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=workdir,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while not any(workdir.glob(when)):
+        assert proc.poll() is None, f"the run ended before {when} appeared"
+        assert time.monotonic() < deadline, f"{when} did not appear in {timeout} s"
+        time.sleep(0.5)
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=120)
+
+
+def test_interrupted_runs_resume_to_the_bytes_of_an_uninterrupted_run(tiny_run: Path, tmp_path):
+    """Faults: the whole process group killed (SIGTERM) while photos download, then killed
+    (SIGKILL) while the CLIP trains; each rerun picks up where it stopped. The end result is
+    byte for byte the first, uninterrupted run's: same config, same bytes."""
+    _interrupt(tmp_path, "logs/identities/download/*.log", signal.SIGTERM)
+    _interrupt(tmp_path, "logs/train/tiny.log", signal.SIGKILL)
+    result = snakemake(tmp_path, check=False)
+    if result.returncode != 0:  # a SIGKILL leaves Snakemake's lock: the message says what to do
+        assert "--unlock" in result.stdout + result.stderr, result.stderr[-3000:]
+        snakemake(tmp_path, "--unlock")
+        snakemake(tmp_path)
+    assert planned_rules(snakemake(tmp_path, "-n")) == set()  # nothing stale, nothing left
     first = np.load(tiny_run / "results/attack/tiny/predictions.npz")
     second = np.load(tmp_path / "results/attack/tiny/predictions.npz")
     for key in ("pred", "rank", "margin"):
         np.testing.assert_array_equal(first[key], second[key])
+    for path in ("attack/tiny/scores.parquet",
+                 "attack/tiny/metrics.parquet", "attack/summary.csv", "search/counts.parquet",
+                 "identities/report.csv", "stats/tiny/persons.csv", "faces/presence.csv",
+                 "inject/cohort.csv", "inject/n3/counts.parquet", "attack/c-n3/scores.parquet",
+                 "download/part-00000/00000.tar", "identities/download/00000/00000.tar",
+                 "pairs/pairs.parquet"):  # fmt: skip
+        first, second = tiny_run / "results" / path, tmp_path / "results" / path
+        assert first.read_bytes() == second.read_bytes(), path
+    cards = [json.loads((d / "results/models/tiny/card.json").read_text()) for d in
+             (tiny_run, tmp_path)]  # fmt: skip
+    assert cards[0]["data_manifest_sha256"] == cards[1]["data_manifest_sha256"]
 
 
 def test_track_c_filters_draws_a_cohort_and_injects_exact_counts(tiny_run: Path):
