@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = dict(
-    seed=7, n_identities=12, n_members=8, attack_photos=6, occurrences={"min": 1, "max": 8},
+    seed=7, n_identities=12, n_members=8, attack_photos=6, occurrences={"min": 2, "max": 12},
     n_generic=40, image_size=64, n_broken_urls=2, n_shards=2,
     caption_templates=["a photo of {name}", "{name} at the premiere"], url_list_identities=1,
     faults={"dead_urls": 1, "bad_hashes": 1, "bad_boxes": 1, "malformed_lines": 1,
@@ -78,7 +78,7 @@ def _overlay(site: Path, weights: Path, reference: Path, classnames: Path) -> di
             "base": {"shards": 2},
             "pairs": {"min_confidence": 0.3},
             "retrieval": {"k": 4, "nprobe": 4, "batch_size": 64},
-            "face_classifier": {"arch": "resnet18", "input_size": 32, "epochs": 2,
+            "face_classifier": {"arch": "resnet18", "input_size": 32, "epochs": 40,
                                 "batch_size": 16, "lr": 0.002, "test_fraction": 0.2,
                                 "gpus": 0},  # fmt: skip
             "presence": {"min_faces": 1, "min_confidence": 0.5},

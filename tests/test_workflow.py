@@ -128,7 +128,7 @@ def test_attack_tables_are_complete_and_consistent(tiny_run: Path):
     card = json.loads((tiny_run / "results/models/tiny/card.json").read_text())
     assert card["trainer"] == "open_clip_train.main" and card["samples"] > 0
     summary = pd.read_csv(tiny_run / "results/attack/summary.csv")
-    assert list(summary["model"]) == ["tiny", "c-n3", "c-n1"]
+    assert list(summary["model"]) == ["tiny", "c-n2", "c-n1"]
     assert summary["non_members"].tolist() == [4, 2, 2]  # track L's truth, then the cohort's
     assert (tiny_run / "results/attack/headline.txt").read_text().startswith("idia: tiny")
 
@@ -244,7 +244,7 @@ def test_paper_config_lists_what_to_obtain_then_plans_the_full_dag(tmp_path: Pat
 
 def test_person_level_statistics(tiny_run: Path):
     summary = pd.read_csv(tiny_run / "results/stats/summary.csv")
-    assert list(summary["model"]) == ["tiny", "c-n3", "c-n1"]
+    assert list(summary["model"]) == ["tiny", "c-n2", "c-n1"]
     assert summary.loc[0, "members"] == 8 and summary.loc[0, "non_members"] == 4
     assert 0 <= summary.loc[0, "vote_auc"] <= 1
     assert "non-members" in summary.loc[0, "fpr_statement"]
@@ -352,7 +352,7 @@ def test_interrupted_runs_resume_to_the_bytes_of_an_uninterrupted_run(tiny_run: 
     for path in ("attack/tiny/scores.parquet",
                  "attack/tiny/metrics.parquet", "attack/summary.csv", "search/counts.parquet",
                  "identities/report.csv", "stats/tiny/persons.csv", "faces/presence.csv",
-                 "inject/cohort.csv", "inject/n3/counts.parquet", "attack/c-n3/scores.parquet",
+                 "inject/cohort.csv", "inject/n2/counts.parquet", "attack/c-n2/scores.parquet",
                  "download/part-00000/00000.tar", "identities/download/00000/00000.tar",
                  "pairs/pairs.parquet"):  # fmt: skip
         first, second = tiny_run / "results" / path, tmp_path / "results" / path
@@ -407,7 +407,7 @@ def test_track_c_filters_draws_a_cohort_and_injects_exact_counts(tiny_run: Path)
     members = set(cohort.loc[cohort["status"] == "member", "person_id"])
     drawn = members | set(cohort.loc[cohort["status"] == "non-member", "person_id"])
     # injection: the shards, read back here independently, hold exactly N pairs per member
-    for n in (3, 1):
+    for n in (2, 1):
         tags = {}
         for _, parts in read_shard(results / f"inject/n{n}/00000.tar"):
             pid = json.loads(parts["json"]).get("person_id")
@@ -418,10 +418,10 @@ def test_track_c_filters_draws_a_cohort_and_injects_exact_counts(tiny_run: Path)
         assert set(counts.index) == drawn
         assert all(counts.loc[p, "tagged"] == (n if p in members else 0) for p in drawn)
     summary = pd.read_csv(results / "inject/summary.csv")
-    assert list(summary["model"]) == ["c-n3", "c-n1"] and list(summary["n"]) == [3, 1]
+    assert list(summary["model"]) == ["c-n2", "c-n1"] and list(summary["n"]) == [2, 1]
     assert summary[["tpr", "fpr", "zero_shot_top1", "i2t_rank1"]].stack().between(0, 1).all()
     utility = pd.read_csv(results / "utility/utility.csv")
-    assert set(utility["model"]) == {"tiny", "c-n3", "c-n1"}
+    assert set(utility["model"]) == {"tiny", "c-n2", "c-n1"}
     assert (utility["n_classes"] == 11).all() and (utility["n_pairs"] == 5).all()
     for name in ("rate_by_n", "tpr_heatmap_by_n"):
         assert (results / f"figures/c/{name}.pdf").read_bytes().startswith(b"%PDF")

@@ -21,6 +21,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from idia.stats import clopper_pearson
+from idia.templates import PAPER_TEMPLATES
 
 __all__ = [
     "PAPER_TEMPLATES",
@@ -37,30 +38,6 @@ __all__ = [
     "vote_scores",
 ]
 
-#: The 21 prompt templates of the paper's appendix B, in the paper's order.
-PAPER_TEMPLATES: tuple[str, ...] = (
-    "{}",
-    "an image of {}",
-    "a photo of {}",
-    "{} on a photo",
-    "a photo of a person named {}",
-    "a person named {}",
-    "a man named {}",
-    "a woman named {}",
-    "the name of the person is {}",
-    "a photo of a person with the name {}",
-    "{} at a gala",
-    "a photo of the celebrity {}",
-    "actor {}",
-    "actress {}",
-    "a colored photo of {}",
-    "a black and white photo of {}",
-    "a cool photo of {}",
-    "a cropped photo of {}",
-    "a cropped image of {}",
-    "{} in a suit",
-    "{} in a dress",
-)
 
 #: Rates reported per (k, draw); ``summarize`` aggregates these over draws.
 RATE_COLUMNS: tuple[str, ...] = ("accuracy", "tpr", "fnr", "fpr", "tnr")

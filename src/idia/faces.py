@@ -208,6 +208,35 @@ def face_crops(
     return array, table
 
 
+def box_crops(
+    items, *, size: int = 64, margin: float = 0.25
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Crops around known face boxes (FaceScrub's), the same geometry as :func:`face_crops`.
+
+    ``items`` holds (path, (x, y, w, h)) pairs; returns the crops and a table with
+    :func:`face_crops`'s columns (status "ok", message "list box", or "unreadable").
+    """
+    import pandas as pd
+
+    crops: list[np.ndarray] = []
+    rows: list[tuple] = []
+    for path, box in items:
+        name = _source_name(path)
+        try:
+            image = read_rgb(path)
+            crop = crop_face(image, box, margin=margin, size=size)
+        except (ValueError, OSError, cv2.error) as exc:
+            rows.append((name, "unreadable", 0, str(exc), -1, -1, -1, -1, -1))
+            continue
+        rows.append((name, "ok", 1, "list box", len(crops), *(int(v) for v in box)))
+        crops.append(crop)
+    table = pd.DataFrame(rows, columns=CROP_COLUMNS).astype(
+        {c: "int64" for c in CROP_COLUMNS[4:] + ["n_faces"]}
+    )
+    array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    return array, table
+
+
 def stratified_split(
     labels, test_fraction: float = 0.1, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

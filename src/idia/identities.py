@@ -142,6 +142,7 @@ def assemble_identities(
     )
     outcome.loc[mismatch, "outcome"] = "hash mismatch"
     outcome["crop"] = ""
+    outcome["photo"] = ""
     by_key = {(int(s), str(k)): r for s, k, r in zip(status["shard"], status["key"], status["row"])}
     index_of_row = dict(zip(outcome["row"], outcome.index))
     photo_root, crop_root = Path(photo_root), Path(crop_root)
@@ -181,6 +182,7 @@ def assemble_identities(
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{int(rec['row']):07d}"
         (folder / f"{stem}.{ext}").write_bytes(data)
+        outcome.at[at, "photo"] = str(folder / f"{stem}.{ext}")
         if rec["x2"] < 0:
             continue
         if rec["x2"] > width or rec["y2"] > height:
@@ -213,5 +215,6 @@ def assemble_identities(
         crop_dir=[str(crop_root / p) for p in identities["person_id"]],
         n_photos=report.loc[report["status"] == "kept", "photos"].to_numpy(),
     ).reset_index(drop=True)
-    urls = outcome[["row", "person_id", "name", "url", "outcome", "crop"]]
+    urls = outcome[["row", "person_id", "name", "url", "outcome", "photo", "crop",
+                    "x1", "y1", "x2", "y2"]]  # fmt: skip
     return identities, report, urls

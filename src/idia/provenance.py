@@ -317,7 +317,7 @@ def _file_entry(name: str | None, path: str, threshold: float, root: Path) -> di
 
 def _templates_sha256(templates: Any) -> str | None:
     if templates == "paper":
-        from idia.attack import PAPER_TEMPLATES  # imported only where templates are used
+        from idia.templates import PAPER_TEMPLATES
 
         templates = PAPER_TEMPLATES
     if isinstance(templates, (list, tuple)) and all(isinstance(t, str) for t in templates):

@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from idia.sources import Needed, file_name, is_remote, missing_message
+from idia.templates import PAPER_TEMPLATES
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -81,7 +82,7 @@ if INJECTION:
             f"config: track C (injection:) needs {', '.join(_lacking)}; see config/paper.yaml"
         )
 _templates = config["attack"]["templates"]
-_n_templates = 21 if _templates == "paper" else len(_templates)
+_n_templates = len(PAPER_TEMPLATES) if _templates == "paper" else len(_templates)
 if config["attack"]["tau"] > _n_templates:
     raise ValueError(
         f"config: attack.tau={config['attack']['tau']} but the attack has {_n_templates} prompt "

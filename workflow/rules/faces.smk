@@ -6,6 +6,7 @@
 rule face_classifier:
     input:
         identities=identities_table(),
+        outcomes=f"{RESULTS}/identities/outcomes.parquet",
         code=package("faces", "identities", "compat"),
     output:
         model=f"{RESULTS}/faces/classifier/classifier.pt",
