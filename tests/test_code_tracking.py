@@ -75,52 +75,7 @@ def script_rules_in_text() -> list[str]:
 # Rules whose hand-kept `package(...)` list differed from their script's imports when this test
 # was written (issue 14): every script imports idia.smk, which no rule declared. Strict: a rule
 # that is fixed must leave this set (empty it when common.smk derives the lists).
-KNOWN_DRIFT: set[str] = {
-    "attack_summary",
-    "audit_person",
-    "base_urls",
-    "build_index",
-    "candidate_pool",
-    "cohort",
-    "compare_counts",
-    "download_base_shard",
-    "download_identities",
-    "download_report",
-    "download_shard",
-    "embed_base_shard",
-    "encode_photos",
-    "encode_prompts",
-    "face_classifier",
-    "faces_shard",
-    "fetch_source",
-    "figure_by_n",
-    "figure_confusion",
-    "figure_identities_per_bin",
-    "figure_metrics_vs_k",
-    "figure_pvalue_qq",
-    "figure_rate_by_bin",
-    "figure_roc",
-    "figure_tpr_heatmap",
-    "gather_counts",
-    "haar_rate",
-    "identities",
-    "identity_plan",
-    "inject_level",
-    "injection_summary",
-    "person_stats",
-    "predict",
-    "presence",
-    "retrieve",
-    "search_shard",
-    "stats_summary",
-    "sweep",
-    "train_clip",
-    "truth_check",
-    "utility",
-    "utility_table",
-    "world",
-    "world_base",
-}
+KNOWN_DRIFT: set[str] = set()
 
 
 @pytest.fixture(scope="module")

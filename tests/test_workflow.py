@@ -436,3 +436,21 @@ def test_cross_field_config_errors_name_the_values(tmp_path, section, key, value
     changed = _tiny_config_with(tmp_path, section, key, value)
     result = snakemake(tmp_path, "-n", configfile=changed, check=False)
     assert result.returncode != 0 and message in result.stdout + result.stderr
+
+
+def test_a_changed_module_reruns_exactly_the_jobs_whose_scripts_import_it(tiny_run: Path):
+    from idia.codedeps import script_modules
+
+    module = ROOT / "src/idia/figures.py"
+    users = {
+        p.name for p in (ROOT / "workflow/scripts").glob("*.py")
+        if "figures" in script_modules(p, ROOT / "src/idia")
+    }  # fmt: skip
+    assert users >= {"figure.py", "figure_by_n.py"}
+    before = module.stat()
+    os.utime(module, (before.st_atime, before.st_mtime + 3600))  # "edited": newer than outputs
+    try:
+        rules = planned_rules(snakemake(tiny_run, "-n"))
+    finally:
+        os.utime(module, (before.st_atime, before.st_mtime))
+    assert rules - {"all", "figures"} and all(r.startswith("figure") for r in rules - {"all"})

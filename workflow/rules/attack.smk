@@ -6,7 +6,7 @@ rule candidate_pool:
     input:
         unpack(name_lists),
         identities=identities_table(),
-        code=package("names", "identities"),
+        code=package("candidates.py"),
     output:
         f"{RESULTS}/attack/candidates.parquet",
     log:
@@ -28,7 +28,7 @@ rule encode_prompts:
     input:
         unpack(model_inputs),
         candidates=f"{RESULTS}/attack/candidates.parquet",
-        code=package("attack", "models", "compat"),
+        code=package("encode_prompts.py"),
     output:
         f"{RESULTS}/attack/{{model}}/text_emb.npy",
     log:
@@ -54,7 +54,7 @@ rule encode_photos:
     input:
         unpack(model_inputs),
         identities=model_identities,
-        code=package("attack", "models", "compat"),
+        code=package("encode_photos.py"),
     output:
         emb=f"{RESULTS}/attack/{{model}}/image_emb.npy",
         photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
@@ -82,7 +82,7 @@ rule predict:
         image=f"{RESULTS}/attack/{{model}}/image_emb.npy",
         photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
         candidates=f"{RESULTS}/attack/candidates.parquet",
-        code=package("attack"),
+        code=package("predict.py"),
     output:
         f"{RESULTS}/attack/{{model}}/predictions.npz",
     log:
@@ -101,7 +101,7 @@ rule sweep:
         predictions=f"{RESULTS}/attack/{{model}}/predictions.npz",
         photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
         counts=model_truth,
-        code=package("attack"),
+        code=package("sweep.py"),
     output:
         scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
         metrics=f"{RESULTS}/attack/{{model}}/metrics.parquet",
@@ -126,6 +126,7 @@ rule sweep:
 rule attack_summary:
     input:
         expand(f"{RESULTS}/attack/{{model}}/metrics.parquet", model=model_names()),
+        code=package("attack_summary.py"),
     output:
         table=report(
             f"{RESULTS}/attack/summary.csv",

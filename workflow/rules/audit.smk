@@ -6,7 +6,7 @@ rule audit_person:
     input:
         unpack(audit_inputs),
         candidates=f"{RESULTS}/attack/candidates.parquet",
-        code=package("audit", "attack", "stats", "faces", "models"),
+        code=package("audit.py"),
     output:
         json=f"{RESULTS}/audit/{{slug}}/audit.json",
         html=report(

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from idia.codedeps import script_modules
 from idia.sources import Needed, file_name, is_remote, missing_message
 from idia.templates import PAPER_TEMPLATES
 
@@ -15,10 +16,10 @@ RESULTS = "results"
 RESOURCES = "resources"
 
 
-
 def shipped(location):
     """A relative local path that the working directory lacks but the project ships (e.g.
-    config/reference/...) is read from the project; every other location stays as written."""
+    config/reference/...) is read from the project; every other location stays as written.
+    """
     if is_remote(location) or Path(location).is_absolute() or Path(location).exists():
         return location
     in_project = Path(workflow.basedir) / location
@@ -27,7 +28,9 @@ def shipped(location):
 
 def resolve_sources(value):
     if isinstance(value, dict):
-        return {k: v if k == "columns" else resolve_sources(v) for k, v in value.items()}
+        return {
+            k: v if k == "columns" else resolve_sources(v) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [resolve_sources(v) for v in value]
     return shipped(value)
@@ -115,8 +118,14 @@ def canonical(value):
     return value
 
 
-def package(*modules):
-    """The package sources a rule runs, declared as inputs so that code changes rerun it."""
+def package(script):
+    """The idia modules ``script`` imports, directly or through other idia modules, as inputs: a
+    changed module reruns exactly the jobs whose script uses it. Derived from the imports, so
+    the lists cannot drift from the code."""
+    root = Path(workflow.basedir)
+    modules = script_modules(
+        root / "workflow" / "scripts" / script, root / "src" / "idia"
+    )
     return [workflow.source_path(f"../../src/idia/{m}.py") for m in modules]
 
 
@@ -130,14 +139,23 @@ def script_log(name):
 def remote_sources():
     """{(group, file name): (location, checksums file)} of every source fetched over the net."""
     groups = [("laion", SOURCES["laion"], SOURCES["laion"]["files"])]
-    groups.append(("names", SOURCES["names"], [SOURCES["names"][k] for k in ("first", "surnames")]))
+    groups.append(
+        (
+            "names",
+            SOURCES["names"],
+            [SOURCES["names"][k] for k in ("first", "surnames")],
+        )
+    )
     if INJECTION:
         groups.append(("cc3m", SOURCES["cc3m"], [SOURCES["cc3m"]["train"]]))
     found = {}
     for group, section, locations in groups:
         for location in locations:
             if is_remote(location):
-                found[(group, file_name(location))] = (location, section.get("checksums"))
+                found[(group, file_name(location))] = (
+                    location,
+                    section.get("checksums"),
+                )
     return found
 
 
@@ -187,7 +205,9 @@ def user_supplied():
     }
     needed = [Needed(p, how["facescrub"]) for p in SOURCES["facescrub"]]
     needed += [Needed(p, how["extra_identities"]) for p in SOURCES["extra_identities"]]
-    needed += [Needed(p, how["laion"]) for p in SOURCES["laion"]["files"] if not is_remote(p)]
+    needed += [
+        Needed(p, how["laion"]) for p in SOURCES["laion"]["files"] if not is_remote(p)
+    ]
     needed += [
         Needed(SOURCES["names"][k], how["names"])
         for k in ("first", "surnames")
@@ -213,7 +233,9 @@ def shard_ids():
     """One caption-search (and download) shard per LAION metadata file, named by its stem."""
     stems = [Path(file_name(f)).stem for f in SOURCES["laion"]["files"]]
     if len(set(stems)) != len(stems):
-        raise ValueError(f"config: sources.laion.files have repeated file names: {stems}")
+        raise ValueError(
+            f"config: sources.laion.files have repeated file names: {stems}"
+        )
     return stems
 
 

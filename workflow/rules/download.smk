@@ -5,7 +5,7 @@
 rule download_shard:
     input:
         urls=caption_parquet,
-        code=package("download"),
+        code=package("download.py"),
     output:
         tar=f"{RESULTS}/download/{{shard}}/00000.tar",
         parquet=f"{RESULTS}/download/{{shard}}/00000.parquet",
@@ -35,6 +35,7 @@ rule download_shard:
 rule download_report:
     input:
         expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
+        code=package("download_summary.py"),
     output:
         f"{RESULTS}/download/summary.json",
     log:
@@ -51,7 +52,7 @@ rule download_report:
 use rule download_shard as download_base_shard with:
     input:
         urls=f"{RESULTS}/base/urls/{{shard}}.parquet",
-        code=package("download"),
+        code=package("download.py"),
     output:
         tar=f"{RESULTS}/base/download/{{shard}}/00000.tar",
         parquet=f"{RESULTS}/base/download/{{shard}}/00000.parquet",
@@ -64,11 +65,13 @@ use rule download_shard as download_base_shard with:
         download=canonical(config["download"]),
         columns={"url": "url", "caption": "caption"},
         # the CC3M recipe: at most `image_size` px, no aspect ratio beyond `max_aspect_ratio`
-        images=canonical(
-            {
-                "image_size": INJECTION["base"]["image_size"] or None,
-                "max_aspect_ratio": INJECTION["base"]["max_aspect_ratio"],
-            }
-        )
-        if INJECTION
-        else {},
+        images=(
+            canonical(
+                {
+                    "image_size": INJECTION["base"]["image_size"] or None,
+                    "max_aspect_ratio": INJECTION["base"]["max_aspect_ratio"],
+                }
+            )
+            if INJECTION
+            else {}
+        ),

@@ -7,7 +7,7 @@ rule face_classifier:
     input:
         identities=identities_table(),
         outcomes=f"{RESULTS}/identities/outcomes.parquet",
-        code=package("faces", "identities", "compat"),
+        code=package("face_classifier.py"),
     output:
         model=f"{RESULTS}/faces/classifier/classifier.pt",
         report=f"{RESULTS}/faces/classifier/report.json",
@@ -35,7 +35,7 @@ rule faces_shard:
         tar=base_tar,
         retrieved=f"{RESULTS}/retrieval/retrieved.parquet",
         model=f"{RESULTS}/faces/classifier/classifier.pt",
-        code=package("faces", "download", "compat"),
+        code=package("faces_shard.py"),
     output:
         table=f"{RESULTS}/faces/shards/{{shard}}.parquet",
         crops=directory(f"{RESULTS}/faces/crops/{{shard}}"),
@@ -63,7 +63,7 @@ rule presence:
         identities=identities_table(),
         classifier=f"{RESULTS}/faces/classifier/report.json",
         truth=presence_truth(),
-        code=package("faces"),
+        code=package("presence.py"),
     output:
         table=report(
             f"{RESULTS}/faces/presence.csv",
@@ -89,7 +89,7 @@ rule cohort:
         presence=f"{RESULTS}/faces/presence.csv",
         pairs=f"{RESULTS}/pairs/report.csv",
         identities=identities_table(),
-        code=package("cohort", "identities"),
+        code=package("cohort.py"),
     output:
         table=report(
             f"{RESULTS}/inject/cohort.csv",

@@ -4,7 +4,7 @@
 rule figure_metrics_vs_k:
     input:
         summary=f"{RESULTS}/attack/{{model}}/summary.csv",
-        code=package("figures"),
+        code=package("figure.py"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/metrics_vs_k.png",
@@ -34,7 +34,7 @@ rule figure_metrics_vs_k:
 rule figure_confusion:
     input:
         metrics=f"{RESULTS}/attack/{{model}}/metrics.parquet",
-        code=package("figures"),
+        code=package("figure.py"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/confusion.png",
@@ -62,7 +62,7 @@ rule figure_rate_by_bin:
     input:
         scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
         counts=model_truth,
-        code=package("figures"),
+        code=package("figure.py"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/rate_by_bin.png",
@@ -89,7 +89,7 @@ rule figure_rate_by_bin:
 rule figure_identities_per_bin:
     input:
         counts=model_truth,
-        code=package("figures"),
+        code=package("figure.py"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/identities_per_bin.png",
@@ -117,7 +117,7 @@ rule figure_tpr_heatmap:
     input:
         scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
         counts=model_truth,
-        code=package("figures"),
+        code=package("figure.py"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/tpr_heatmap.png",

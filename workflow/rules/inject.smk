@@ -7,7 +7,7 @@ rule inject_level:
         cohort=f"{RESULTS}/inject/cohort.csv",
         pairs=injection_pairs(),
         base=base_tars(),
-        code=package("inject", "download", "names"),
+        code=package("inject.py"),
     output:
         shards=expand(
             f"{RESULTS}/inject/n{{n}}/{{i}}.tar",
@@ -50,7 +50,7 @@ rule figure_by_n:
             if INJECTION
             else []
         ),
-        code=package("figures"),
+        code=package("figure_by_n.py"),
     output:
         rate=report(
             f"{RESULTS}/figures/{{name}}/rate_by_n.png",
@@ -99,6 +99,7 @@ rule injection_summary:
         ),
         filter=f"{RESULTS}/faces/filter.json",
         classifier=f"{RESULTS}/faces/classifier/report.json",
+        code=package("injection_summary.py"),
     output:
         report(
             f"{RESULTS}/inject/summary.csv",

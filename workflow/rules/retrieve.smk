@@ -7,7 +7,7 @@ rule embed_base_shard:
     input:
         unpack(retrieval_model_inputs),
         tar=base_tar,
-        code=package("retrieval", "attack", "models", "compat", "download"),
+        code=package("embed_shard.py"),
     output:
         emb=f"{RESULTS}/retrieval/embeddings/img_emb/img_emb_{{shard}}.npy",
         meta=f"{RESULTS}/retrieval/embeddings/metadata/metadata_{{shard}}.parquet",
@@ -40,7 +40,7 @@ rule build_index:
             f"{RESULTS}/retrieval/embeddings/metadata/metadata_{{shard}}.parquet",
             shard=base_shard_ids(),
         ),
-        code=package("retrieval"),
+        code=package("build_index.py"),
     output:
         index=f"{RESULTS}/retrieval/index/image.index",
         info=f"{RESULTS}/retrieval/index/index.json",
@@ -71,7 +71,7 @@ rule retrieve:
         ),
         queries=lambda wildcards: f"{RESULTS}/attack/{retrieval_model()}/image_emb.npy",
         photos=lambda wildcards: f"{RESULTS}/attack/{retrieval_model()}/photos.parquet",
-        code=package("retrieval"),
+        code=package("retrieve.py"),
     output:
         f"{RESULTS}/retrieval/retrieved.parquet",
     log:

@@ -6,7 +6,7 @@ rule search_shard:
     input:
         captions=caption_parquet,
         identities=identities_table(),
-        code=package("search"),
+        code=package("search_shard.py"),
     output:
         f"{RESULTS}/search/hits/{{shard}}.parquet",
     log:
@@ -30,7 +30,7 @@ rule gather_counts:
     input:
         hits=expand(f"{RESULTS}/search/hits/{{shard}}.parquet", shard=shard_ids()),
         identities=identities_table(),
-        code=package("search"),
+        code=package("gather_counts.py"),
     output:
         parquet=f"{RESULTS}/search/counts.parquet",
         csv=report(
@@ -56,7 +56,7 @@ rule compare_counts:
     input:
         counts=f"{RESULTS}/search/counts.parquet",
         reference=reference_counts(),
-        code=package("reference", "figures", "names"),
+        code=package("compare_counts.py"),
     output:
         table=report(
             f"{RESULTS}/search/reference_comparison.csv",

@@ -6,20 +6,20 @@
 rule fetch_source:
     input:
         checksums=fetch_checksums,
-        code=package("sources"),
+        code=package("fetch_source.py"),
     output:
         f"{RESOURCES}/{{group}}/{{file}}",
+    log:
+        script_log("sources/{group}/{file}"),
     wildcard_constraints:
         group="laion|cc3m|names",
         file=fetched_files(),
-    log:
-        script_log("sources/{group}/{file}"),
+    retries: 2
     conda:
         "../../envs/idia.yaml"
     resources:
         mem_mb=1000,
         runtime=240,
-    retries: 2
     params:
         location=fetch_location,
         timeout=config["download"]["timeout"],
@@ -32,7 +32,7 @@ rule identity_plan:
     input:
         lists=SOURCES["facescrub"],
         folders=SOURCES["extra_identities"],
-        code=package("facescrub", "names"),
+        code=package("identity_plan.py"),
     output:
         plan=f"{RESULTS}/identities/plan.parquet",
         excluded=report(
@@ -57,7 +57,7 @@ rule identity_plan:
 rule download_identities:
     input:
         urls=f"{RESULTS}/identities/urls/{{shard}}.parquet",
-        code=package("download"),
+        code=package("download.py"),
     output:
         tar=f"{RESULTS}/identities/download/{{shard}}/00000.tar",
         parquet=f"{RESULTS}/identities/download/{{shard}}/00000.parquet",
@@ -91,7 +91,7 @@ rule identities:
             f"{RESULTS}/identities/download/{{shard}}/00000.parquet",
             shard=identity_shard_ids(),
         ),
-        code=package("identities", "download"),
+        code=package("identities.py"),
     output:
         table=f"{RESULTS}/identities/identities.parquet",
         photos=directory(f"{RESULTS}/identities/photos"),
@@ -118,7 +118,7 @@ rule identities:
 rule base_urls:
     input:
         tsv=base_tsv(),
-        code=package("download"),
+        code=package("base_urls.py"),
     output:
         expand(f"{RESULTS}/base/urls/{{shard}}.parquet", shard=base_shard_ids()),
     log:
@@ -136,7 +136,7 @@ rule pair_urls:
     input:
         hits=f"{RESULTS}/search/hits/{{shard}}.parquet",
         metadata=caption_parquet,
-        code=package("pairs"),
+        code=package("pair_urls.py"),
     output:
         f"{RESULTS}/pairs/urls/{{shard}}.parquet",
     log:
@@ -155,7 +155,7 @@ rule pair_urls:
 use rule download_identities as download_pairs with:
     input:
         urls=f"{RESULTS}/pairs/urls/{{shard}}.parquet",
-        code=package("download"),
+        code=package("download.py"),
     output:
         tar=f"{RESULTS}/pairs/download/{{shard}}/00000.tar",
         parquet=f"{RESULTS}/pairs/download/{{shard}}/00000.parquet",
@@ -178,7 +178,7 @@ rule confirm_pairs:
         ),
         urls=expand(f"{RESULTS}/pairs/urls/{{shard}}.parquet", shard=shard_ids()),
         model=f"{RESULTS}/faces/classifier/classifier.pt",
-        code=package("pairs", "faces", "download"),
+        code=package("confirm_pairs.py"),
     output:
         pairs=f"{RESULTS}/pairs/pairs.parquet",
         checked=f"{RESULTS}/pairs/checked.parquet",

@@ -10,7 +10,7 @@ rule person_stats:
         photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
         candidates=f"{RESULTS}/attack/candidates.parquet",
         counts=model_truth,
-        code=package("stats", "attack"),
+        code=package("person_stats.py"),
     output:
         persons=report(
             f"{RESULTS}/stats/{{model}}/persons.csv",
@@ -42,6 +42,7 @@ rule person_stats:
 rule stats_summary:
     input:
         expand(f"{RESULTS}/stats/{{model}}/summary.json", model=model_names()),
+        code=package("stats_summary.py"),
     output:
         report(
             f"{RESULTS}/stats/summary.csv",
@@ -65,7 +66,7 @@ rule figure_roc:
     input:
         persons=f"{RESULTS}/stats/{{model}}/persons.csv",
         stats=f"{RESULTS}/stats/{{model}}/summary.json",
-        code=package("figures", "stats"),
+        code=package("figure.py"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/roc.png",
@@ -92,7 +93,7 @@ rule figure_roc:
 rule figure_pvalue_qq:
     input:
         persons=f"{RESULTS}/stats/{{model}}/persons.csv",
-        code=package("figures", "stats"),
+        code=package("figure.py"),
     output:
         png=report(
             f"{RESULTS}/figures/{{model}}/pvalue_qq.png",

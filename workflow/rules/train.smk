@@ -6,7 +6,7 @@ rule train_clip:
     input:
         unpack(training_inputs),
         arch=arch_config_file,
-        code=package("trainer", "compat", "models"),
+        code=package("train.py"),
     output:
         weights=f"{RESULTS}/models/{{model}}/open_clip_model.safetensors",
         config=f"{RESULTS}/models/{{model}}/open_clip_config.json",
@@ -35,7 +35,7 @@ rule utility:
     input:
         unpack(model_inputs),
         unpack(utility_inputs),
-        code=package("utility", "attack", "models", "compat"),
+        code=package("utility.py"),
     output:
         f"{RESULTS}/models/{{model}}/utility.json",
     log:
@@ -58,6 +58,7 @@ rule utility:
 rule utility_table:
     input:
         expand(f"{RESULTS}/models/{{model}}/utility.json", model=model_names()),
+        code=package("utility_table.py"),
     output:
         table=report(
             f"{RESULTS}/utility/utility.csv",

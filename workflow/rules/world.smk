@@ -9,7 +9,7 @@ if "world" in config:
 
     rule world:
         input:
-            code=package("world", "render", "names", "facescrub"),
+            code=package("world.py"),
         output:
             truth=f"{WORLD_DIR}/truth.parquet",
             summary=f"{WORLD_DIR}/world.json",
@@ -37,7 +37,7 @@ if "world" in config:
 
     rule world_base:
         input:
-            code=package("world", "render", "names", "facescrub"),
+            code=package("world_base.py"),
         output:
             summary=f"{WORLD_DIR}/base/base.json",
             truth=f"{WORLD_DIR}/base/truth.parquet",
@@ -58,7 +58,12 @@ if "world" in config:
             world=canonical(
                 {
                     key: config["world"][key]
-                    for key in ("seed", "n_identities", "caption_templates", "image_size")
+                    for key in (
+                        "seed",
+                        "n_identities",
+                        "caption_templates",
+                        "image_size",
+                    )
                 }
             ),
             base=canonical(config["world"].get("base", {})),
@@ -68,7 +73,7 @@ if "world" in config:
     rule haar_rate:
         input:
             identities=identities_table(),
-            code=package("faces", "identities"),
+            code=package("haar.py"),
         output:
             f"{WORLD_DIR}/haar.json",
         log:
@@ -90,6 +95,7 @@ if "world" in config:
             downloads=f"{RESULTS}/download/summary.json",
             identities=f"{RESULTS}/identities/report.csv",
             summary=f"{WORLD_DIR}/world.json",
+            code=package("truth_check.py"),
         output:
             f"{RESULTS}/search/truth_check.json",
         log:
