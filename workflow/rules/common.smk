@@ -477,13 +477,12 @@ onsuccess:
 
 
 def audit_slug():
-    """A file-system-safe folder name for the audited person (accents and quotes folded)."""
-    import re
-    import unicodedata
+    """The audited person's folder: an ASCII slug and a hash of the whole name, so that names
+    which fold alike (accents, other scripts) never share one, and long names still fit.
+    """
+    from idia.facescrub import person_id
 
-    name = str(config.get("audit_name", "")).strip()
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^A-Za-z0-9]+", "-", folded).strip("-").lower() or "person"
+    return person_id(str(config.get("audit_name", "")).strip())
 
 
 def audit_target(wildcards):
