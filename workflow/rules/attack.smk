@@ -125,7 +125,7 @@ rule sweep:
 
 rule attack_summary:
     input:
-        expand(f"{RESULTS}/attack/{{model}}/metrics.parquet", model=model_names()),
+        metrics=expand(f"{RESULTS}/attack/{{model}}/metrics.parquet", model=model_names()),
         code=package("attack_summary.py"),
     output:
         table=report(

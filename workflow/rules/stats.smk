@@ -41,7 +41,7 @@ rule person_stats:
 
 rule stats_summary:
     input:
-        expand(f"{RESULTS}/stats/{{model}}/summary.json", model=model_names()),
+        summaries=expand(f"{RESULTS}/stats/{{model}}/summary.json", model=model_names()),
         code=package("stats_summary.py"),
     output:
         report(

@@ -57,7 +57,7 @@ rule utility:
 
 rule utility_table:
     input:
-        expand(f"{RESULTS}/models/{{model}}/utility.json", model=model_names()),
+        utility=expand(f"{RESULTS}/models/{{model}}/utility.json", model=model_names()),
         code=package("utility_table.py"),
     output:
         table=report(

@@ -6,7 +6,7 @@ from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 rows = []
-for model, path in zip(snakemake.params.models, snakemake.input):
+for model, path in zip(snakemake.params.models, snakemake.input.metrics):
     metrics = pd.read_parquet(path)
     k = int(metrics["k"].max())
     at_k = metrics[metrics["k"] == k]

@@ -4,7 +4,7 @@ from pathlib import Path
 from idia.smk import finish, log_to, write_json
 
 log_to(snakemake.log[0])
-shards = [json.loads(Path(p).read_text()) for p in snakemake.input]
+shards = [json.loads(Path(p).read_text()) for p in snakemake.input.stats]
 summary = {
     "shards": len(shards),
     "rows": sum(s["rows"] for s in shards),

@@ -7,7 +7,7 @@ from idia.smk import finish, log_to
 
 log_to(snakemake.log[0])
 rows = []
-for path in snakemake.input:
+for path in snakemake.input.summaries:
     s = json.loads(Path(path).read_text())
     row = {"model": s["model"], "members": s["n_members"], "non_members": s["n_nonmembers"]}
     for score in ("vote", "combined"):

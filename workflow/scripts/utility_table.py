@@ -6,7 +6,7 @@ from idia.utility import format_utility_markdown, utility_table
 
 log_to(snakemake.log[0])
 rows = []
-for path in snakemake.input:
+for path in snakemake.input.utility:
     result = json.loads(Path(path).read_text())
     rows.append({**result, **snakemake.params.models[result["model"]]})
 table = utility_table(rows)
