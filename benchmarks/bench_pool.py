@@ -41,6 +41,13 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process (user + system): on a shared machine the wall time also
+    counts the other jobs."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _pool(n_names: int) -> list[str]:
     from idia.names import candidate_pool, faker_name_lists
 
@@ -62,7 +69,7 @@ def worker_encode(n_names: int, mode: str, path: Path, batch_size: int) -> dict:
     model.eval()
     tokenizer = open_clip.get_tokenizer(name)
     names = _pool(n_names)
-    start_rss = _rss_mb()
+    start_rss, start_cpu = _rss_mb(), _cpu_s()
     start = time.perf_counter()
     kw = {"batch_size": batch_size, "progress": False}
     if mode == "whole":
@@ -71,8 +78,8 @@ def worker_encode(n_names: int, mode: str, path: Path, batch_size: int) -> dict:
         encode_prompts(model, tokenizer, names, PAPER_TEMPLATES, out=path, **kw)
     seconds = time.perf_counter() - start
     prompts = len(PAPER_TEMPLATES) * n_names
-    return {"seconds": seconds, "rate": prompts / seconds, "start_mb": start_rss,
-            "peak_mb": _rss_mb()}  # fmt: skip
+    return {"seconds": seconds, "rate": prompts / seconds, "cpu_seconds": _cpu_s() - start_cpu,
+            "start_mb": start_rss, "peak_mb": _rss_mb()}  # fmt: skip
 
 
 def worker_predict(path: Path, mode: str, n_photos: int, chunk_elems: int, device: str) -> dict:
@@ -90,7 +97,7 @@ def worker_predict(path: Path, mode: str, n_photos: int, chunk_elems: int, devic
     img = rng.normal(size=(n_photos, dim)).astype(np.float32)
     img /= np.linalg.norm(img, axis=1, keepdims=True)
     true = np.repeat(np.arange(n_photos // PHOTOS_PER_PERSON + 1), PHOTOS_PER_PERSON)[:n_photos]
-    start_rss = _rss_mb()
+    start_rss, start_cpu = _rss_mb(), _cpu_s()
     start = time.perf_counter()
     if mode == "whole":
         text = np.load(path)  # all of it in memory, one similarity tensor
@@ -101,8 +108,8 @@ def worker_predict(path: Path, mode: str, n_photos: int, chunk_elems: int, devic
     seconds = time.perf_counter() - start
     digest = int(out["pred"].astype(np.int64).sum() * 31 + out["rank"].astype(np.int64).sum())
     return {"seconds": seconds, "rate": n_photos * n_templates * n_names / seconds,
-            "start_mb": start_rss, "peak_mb": _rss_mb(), "digest": digest,
-            "margin_sum": float(out["margin"].astype(np.float64).sum()),
+            "cpu_seconds": _cpu_s() - start_cpu, "start_mb": start_rss, "peak_mb": _rss_mb(),
+            "digest": digest, "margin_sum": float(out["margin"].astype(np.float64).sum()),
             "device": device}  # fmt: skip
 
 
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     if a.small:
-        a.compare_names, a.names, a.photos = 300, 1_000, 60
+        a.compare_names, a.names, a.photos = 300, 1_000, 600
     with tempfile.TemporaryDirectory() as tmp:
         work = a.out or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -160,18 +167,21 @@ def main(argv: list[str] | None = None) -> int:
         raise AssertionError("chunked and whole predictions differ")
     print(f"templates 21, photos {a.photos}, threads {a.threads}, chunk_elems {a.chunk_elems}, "
           f"predict on {whole['predict']['device']}")  # fmt: skip
-    print("| step | names | prompts | mode | seconds | per second | peak RSS MB | start MB |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|")
+    print("| step | names | prompts | mode | seconds | CPU s | per second | per CPU s | "
+          "peak RSS MB | start MB |")  # fmt: skip
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         for step, unit in (("encode", "prompts"), ("predict", "sims")):
             r = row[step]
+            per_cpu = r["rate"] * r["seconds"] / max(r["cpu_seconds"], 1e-9)
             print(f"| {step} | {row['names']} | {21 * row['names']} | {row['mode']} | "
-                  f"{r['seconds']:.2f} | {r['rate']:,.0f} {unit} | {r['peak_mb']:.0f} | "
-                  f"{r['start_mb']:.0f} |")  # fmt: skip
+                  f"{r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['rate']:,.0f} {unit} | "
+                  f"{per_cpu:,.0f} | {r['peak_mb']:.0f} | {r['start_mb']:.0f} |")  # fmt: skip
     ratios = {}
     for step in ("encode", "predict"):
         w, c = whole[step], chunked[step]
         ratios[f"{step}_time"] = c["seconds"] / w["seconds"]
+        ratios[f"{step}_cpu"] = max(c["cpu_seconds"], 1e-3) / max(w["cpu_seconds"], 1e-3)
         # memory above the step's start: what the step itself added
         ratios[f"{step}_memory"] = max(c["peak_mb"] - c["start_mb"], 1.0) / max(
             w["peak_mb"] - w["start_mb"], 1.0
@@ -179,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chunked / whole at {a.compare_names} names: " + ", ".join(
         f"{k} {v:.2f}" for k, v in ratios.items()))  # fmt: skip
     print(f"pool {a.names}: encode {21 * a.names} prompts in {large['encode']['seconds']:.1f} s "
-          f"({large['encode']['rate']:,.0f} prompts/s, peak RSS {large['encode']['peak_mb']:.0f}"
+          f"({large['encode']['cpu_seconds']:.1f} CPU s; {large['encode']['rate']:,.0f} prompts/s,"
+          f" peak RSS {large['encode']['peak_mb']:.0f}"
           f" MB); predict {a.photos} photos in {large['predict']['seconds']:.1f} s (peak RSS "
           f"{large['predict']['peak_mb']:.0f} MB)")  # fmt: skip
     print(json.dumps({"ratios": ratios, "rows": rows}))

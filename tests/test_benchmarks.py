@@ -66,9 +66,8 @@ def test_bench_search_small():
 def test_bench_pool_small():
     out = _run("bench_pool.py")
     result = json.loads(out.strip().splitlines()[-1])
-    assert set(result["ratios"]) == {
-        "encode_time", "encode_memory", "predict_time", "predict_memory"
-    }  # fmt: skip
+    steps = ("encode", "predict")
+    assert set(result["ratios"]) == {f"{s}_{r}" for s in steps for r in ("time", "cpu", "memory")}
     for value in result["ratios"].values():
         assert math.isfinite(value) and value > 0
     whole, chunked, large = result["rows"]
