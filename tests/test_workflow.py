@@ -211,8 +211,7 @@ def test_paper_config_lists_what_to_obtain_then_plans_the_full_dag(tmp_path: Pat
     by_hand = ["resources/facescrub/facescrub_actors.txt",
                "resources/facescrub/facescrub_actresses.txt",
                "resources/cc3m/Train_GCC-training.tsv", "resources/imagenet/val",
-               "resources/imagenet/classnames.csv", "resources/cc3m-val/pairs.parquet",
-               "resources/cc3m-inject/pairs.parquet"]  # fmt: skip
+               "resources/imagenet/classnames.csv", "resources/cc3m-val/pairs.parquet"]  # fmt: skip
     assert f"{len(by_hand)} input(s) that you supply by hand are missing" in message
     assert all(path in message for path in by_hand)
     assert "facescrub.html" in message and "image-net.org" in message

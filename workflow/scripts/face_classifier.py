@@ -12,23 +12,23 @@ log_to(snakemake.log[0])
 torch.set_num_threads(max(1, snakemake.threads - 1))
 options = snakemake.params.classifier
 photos = photo_table(read_identities(snakemake.input.identities))
-# Where the identity list gives the face's box (FaceScrub), the classifier learns from it, as the
-# paper's did; the other photos (per-person URL lists) get the Haar cascade's box.
+# The classifier sees faces the way the face filter will: cut around the Haar cascade's box.
+# Where the cascade finds none but the identity list gives the face's box (FaceScrub's), the
+# list's box is used, so that no listed face is lost.
+size = options.get("input_size", 64)
+found, found_table = face_crops(list(photos["path"]), size=size, **snakemake.params.haar)
 boxed = pd.read_parquet(snakemake.input.outcomes)
 boxed = boxed[boxed["crop"] == "ok"].set_index("photo")
-size = options.get("input_size", 64)
-with_box = photos["path"].isin(boxed.index)
-boxes = boxed.loc[photos.loc[with_box, "path"]]
+missed = found_table.loc[found_table["status"] == "no_face", "path"]
+boxes = boxed.loc[missed[missed.isin(boxed.index)]]
 listed, listed_table = box_crops(
     [(p, (r.x1, r.y1, r.x2 - r.x1, r.y2 - r.y1)) for p, r in zip(boxes.index, boxes.itertuples())],
     size=size,
 )
-found, found_table = face_crops(
-    list(photos.loc[~with_box, "path"]), size=size, **snakemake.params.haar
-)
-found_table.loc[found_table["crop_index"] >= 0, "crop_index"] += len(listed)
-crops = np.concatenate([listed, found])
-table = photos.merge(pd.concat([listed_table, found_table], ignore_index=True), on="path",
+listed_table.loc[listed_table["crop_index"] >= 0, "crop_index"] += len(found)
+crops = np.concatenate([found, listed])
+found_table = found_table[~found_table["path"].isin(listed_table["path"])]
+table = photos.merge(pd.concat([found_table, listed_table], ignore_index=True), on="path",
                      how="left")  # fmt: skip
 table.to_parquet(snakemake.output.photos, index=False)
 ok = table[table["status"] == "ok"]
@@ -63,8 +63,8 @@ report["photos_unreadable"] = int((table["status"] == "unreadable").sum())
 report["too_few_faces"] = {pid: int(n) for pid, n in too_few.items()}
 write_json(snakemake.output.report, report)
 print(
-    f"face crops: {int(with_box.sum())} from the list's boxes, {int((~with_box).sum())} photos "
-    "through the Haar cascade"
+    f"face crops: {int((found_table['status'] == 'ok').sum())} around the Haar cascade's box, "
+    f"{len(listed)} around the list's box where the cascade found none"
 )
 print(
     f"face classifier {options['arch']}: held-out accuracy {report['test_accuracy']:.3f} on "
