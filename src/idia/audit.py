@@ -27,7 +27,8 @@ from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts, load_ima
 from idia.attack import template_correct as _template_correct
 from idia.backends import Backend
 from idia.faces import detect_faces
-from idia.names import name_key
+from idia.names import faker_name_lists, name_key
+from idia.namesakes import namesake_pool, namesake_scores
 from idia.provenance import code_version, package_versions, sha256_file, sha256_lines
 from idia.stats import decoy_pvalues
 
@@ -278,6 +279,9 @@ def audit_person(
     tau: int = 1,
     decoy_mask=None,
     batch_size: int = 256,
+    namesakes: int = 0,
+    namesake_seed: int = 0,
+    name_lists: tuple[Sequence[str], Sequence[str], Sequence[str]] | None = None,
 ) -> dict:
     """Run the attack on one person with all ``photos`` and one model.
 
@@ -285,6 +289,9 @@ def audit_person(
     ``_place_name``). ``decoy_mask`` (over ``candidates``) picks the names the p-value compares
     with — by default every other candidate; pass only random filler names when the pool also
     holds other study identities the model may know. Prompts and photos are encoded once.
+    With ``namesakes`` > 0 the result also holds the namesake test (:mod:`idia.namesakes`):
+    the name ranked among that many near-misses drawn with ``namesake_seed`` from
+    ``name_lists`` (first_female, first_male, surnames; default Faker's en_US lists).
     """
     name = check_name(name)
     photos = [Path(p) for p in photos]
@@ -331,6 +338,15 @@ def audit_person(
     p_value = float(
         decoy_pvalues(image_emb, text_emb, np.zeros(n_photos, np.int64), np.array([idx]), decoys)[0]
     )
+    if isinstance(namesakes, bool) or int(namesakes) != namesakes or namesakes < 0:
+        raise ValueError(
+            f"namesakes must be a whole number >= 0 (0: no namesake test), got {namesakes!r}"
+        )
+    namesake = None
+    if namesakes > 0:
+        namesake = _namesake_test(
+            name, image_emb, clip, templates, namesakes, namesake_seed, name_lists
+        )
     return {
         "model": clip.name,
         "name": name,
@@ -347,6 +363,30 @@ def audit_person(
         "top1_rate": float((pred == idx).mean()),
         "templates": rows,
         "photo_top1": {str(p): float((pred[i] == idx).mean()) for i, p in enumerate(photos)},
+        "namesakes": namesake,
+    }
+
+
+def _namesake_test(
+    name: str,
+    image_emb: np.ndarray,
+    clip: Backend,
+    templates: Sequence[str],
+    n: int,
+    seed: int,
+    name_lists: tuple[Sequence[str], Sequence[str], Sequence[str]] | None,
+) -> dict:
+    """The namesake test of one person and model, with the photos' embeddings already made."""
+    lists = name_lists if name_lists is not None else faker_name_lists("en_US")
+    names, kinds = namesake_pool(name, n, seed, *lists)
+    text_emb = encode_prompts(
+        clip.model, clip.tokenizer, [*names, name], templates, device=clip.device, progress=False
+    )
+    return {
+        **namesake_scores(image_emb, text_emb, kinds),
+        "seed": int(seed),
+        "sha256": sha256_lines(names),
+        "names": [{"name": nm, "kind": kd} for nm, kd in zip(names, kinds)],
     }
 
 
@@ -419,12 +459,16 @@ def run_audit(
     decoy_mask=None,
     require_face: bool = False,
     haar: dict | None = None,
+    namesakes: int = 0,
+    namesake_seed: int = 0,
+    name_lists: tuple[Sequence[str], Sequence[str], Sequence[str]] | None = None,
 ) -> dict:
     """Audit one person against every model.
 
     A model is a loaded :class:`~idia.backends.Backend` (its ``files`` are hashed into the
     provenance) or a ``(backend, files)`` pair naming the files to hash. The name and ``tau``
-    are checked before any photo is read.
+    are checked before any photo is read. ``namesakes`` > 0 adds the namesake test (see
+    :func:`audit_person`).
     """
     name = check_name(name)
     tau = check_tau(tau, len(list(templates)))
@@ -443,6 +487,9 @@ def run_audit(
             templates=templates,
             tau=tau,
             decoy_mask=decoy_mask,
+            namesakes=namesakes,
+            namesake_seed=namesake_seed,
+            name_lists=name_lists,
         )
         cands, _, _ = _place_name(name, candidates, decoy_mask)
         res["provenance"] = provenance(
@@ -507,6 +554,30 @@ def _thumbnail(path: str) -> str | None:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _namesake_section(ns: dict | None) -> str:
+    """The namesake test in a few lines, with one sentence on how to read it beside the decoys."""
+    if not ns:
+        return ""
+    shares = ns["pick_shares"]
+    counts = ns["counts"]
+    return f"""
+<h3>Namesake test</h3>
+<p>Namesake p-value <b>{_fmt_p(ns["p_value"])}</b> against {ns["n"]} near-misses of the name
+({counts["first"]} with the same first name, {counts["surname"]} with the same surname,
+{counts["edit"]} one-letter edits; seed {ns["seed"]}); vote score {ns["vote_score"]} /
+{ns["n_templates"]} templates name the person among them. Of the photo &times; template
+predictions, {100 * shares["true"]:.1f}% pick the name itself,
+{100 * shares["first"]:.1f}% a namesake sharing only the first name,
+{100 * shares["surname"]:.1f}% one sharing only the surname and
+{100 * shares["edit"]:.1f}% a one-letter edit.</p>
+<p class=muted>How to read it: the decoy p-value asks whether the model ties these photos to
+this name more than to random names; the namesake p-value asks whether it ties them to this
+exact name more than to names that share a part of it &mdash; a small decoy p-value with a large
+namesake p-value means the model knows a face that goes with the first name or the surname
+(or a famous-looking face), not this person by name. The smallest possible namesake p-value is
+1 / ({ns["n"]} + 1).</p>"""
+
+
 def _model_section(res: dict) -> str:
     verdict, cls = ("member", "member") if res["member"] else ("not a member", "nonmember")
     rows = "".join(
@@ -545,6 +616,7 @@ mean margin {res["mean_margin"]:+.4f}. Photos used: {res["n_photos"]}.</p>
 <table><thead><tr><th>template</th><th>most frequent prediction</th><th>votes</th>
 <th>votes for the name</th><th>correct</th><th>mean rank</th><th>mean margin</th></tr></thead>
 <tbody>{rows}</tbody></table>
+{_namesake_section(res.get("namesakes"))}
 <h3>Provenance</h3>
 <ul>{files}</ul>
 <table>
@@ -619,9 +691,11 @@ def summary_lines(result: dict) -> list[str]:
     ]
     for res in result["models"]:
         verdict = "member" if res["member"] else "not a member"
+        ns = res.get("namesakes")
+        namesake = f", namesake p = {ns['p_value']:.3g} over {ns['n']}" if ns else ""
         lines.append(
             f"{printable(result['name'])}: {printable(res['model'])}: {verdict} (vote score "
             f"{res['vote_score']}/{res['n_templates']}, tau {res['tau']}, "
-            f"p = {res['p_value']:.3g}, {res['n_photos']} photos)"
+            f"p = {res['p_value']:.3g}{namesake}, {res['n_photos']} photos)"
         )
     return lines

@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         help="member when vote score >= tau (1 to the number of templates; default 1)",
     )
     audit.add_argument(
+        "--namesakes",
+        type=int,
+        default=50,
+        metavar="N",
+        help="also rank the name among N namesakes (same first name, same surname, one-letter "
+        "edits), drawn with --seed; 0 turns the namesake test off (default 50)",
+    )
+    audit.add_argument(
         "--out",
         type=Path,
         help="output folder (default: audit/<name>-<hash>, one folder per person)",
@@ -241,6 +249,8 @@ def cmd_audit(args) -> int:
         check_tau(args.tau, len(templates))
     except ValueError as err:
         raise UserError(f"--tau: {err}") from None
+    if args.namesakes < 0:
+        raise UserError(f"--namesakes must be 0 (off) or a positive number, got {args.namesakes}")
     out = _out_folder(args, name)
     if not args.photos.is_dir():
         raise UserError(
@@ -262,6 +272,8 @@ def cmd_audit(args) -> int:
         seed=seed,
         candidates_source=source,
         require_face=args.require_face,
+        namesakes=args.namesakes,
+        namesake_seed=args.seed,
     )
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "audit.json"

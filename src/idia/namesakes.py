@@ -253,6 +253,7 @@ def namesake_scores(image_emb: np.ndarray, text_emb: np.ndarray, kinds: Sequence
     shares = {k: float((picked == k).mean()) for k in ("true", *KINDS)}
     return {
         "n": len(kinds),
+        "n_templates": int(txt.shape[0]),
         "counts": {k: kinds.count(k) for k in KINDS},
         "p_value": p,
         "vote_score": int(template_correct(pred.T, true).sum()),
