@@ -105,6 +105,10 @@ def test_single_token_name_gets_only_edits_and_too_many_is_an_error():
     assert all(_one_edit_apart("madonna", name_key(n)) for n in names)
     with pytest.raises(ValueError, match="'Bo'.*fewer namesakes"):
         namesake_pool("Bo", 200, 0, *LISTS)
+    few, _ = namesake_pool(
+        "王菲", 50, 0, *LISTS, allow_fewer=True
+    )  # other scripts: no substitution
+    assert sorted(few) == sorted(["菲王", "王菲菲"])
     with pytest.raises(ValueError, match=">= 1"):
         namesake_pool("Jordan Piggott", 0, 0, *LISTS)
 
@@ -263,15 +267,12 @@ def test_audit_reports_the_namesake_test(photo_dir, model_dir, tmp_path):
     assert "Namesake test" in page and "only the surname" in page
     assert f"{100 * ns['pick_shares']['surname']:.1f}%" in page
     assert "namesake p = " in summary_lines(result)[-1]
-    without = run_audit(
-        photo_dir,
-        "Jordan Piggott",
-        [clip],
-        candidates=["Ann Lee", "Bo Chen"],
-        templates=templates,
-    )
-    assert without["models"][0]["namesakes"] is None
-    assert "Namesake test" not in render_html(without, tmp_path / "b.html").read_text("utf-8")
+    few = run_audit(photo_dir, "王菲", [clip], candidates=["Ann Lee", "Bo Chen"], namesakes=50)
+    ns = few["models"][0]["namesakes"]
+    assert ns["n"] == 2 and ns["asked"] == 50 and "only 2 namesakes" in ns["note"]
+    assert {r["name"] for r in ns["names"]} == {"菲王", "王菲菲"}
+    page = render_html(few, tmp_path / "few.html").read_text("utf-8")
+    assert "only 2 namesakes" in page and "1/3" in page
 
 
 def test_cli_namesakes_option(photo_dir, model_dir, tmp_path):

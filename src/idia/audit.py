@@ -378,13 +378,27 @@ def _namesake_test(
 ) -> dict:
     """The namesake test of one person and model, with the photos' embeddings already made."""
     lists = name_lists if name_lists is not None else faker_name_lists("en_US")
-    names, kinds = namesake_pool(name, n, seed, *lists)
+    names, kinds = namesake_pool(name, n, seed, *lists, allow_fewer=True)
+    found = {"asked": int(n), "seed": int(seed)}
+    if not names:
+        return {
+            **found,
+            "n": 0,
+            "p_value": None,
+            "note": f"no namesake of {name!r} can be formed (a single-token name without "
+            "valid-looking one-letter edits): the namesake test does not apply",
+        }
+    if len(names) < n:
+        found["note"] = (
+            f"only {len(names)} namesakes of {name!r} exist ({n} asked): the smallest "
+            f"possible namesake p-value is 1/{len(names) + 1}"
+        )
     text_emb = encode_prompts(
         clip.model, clip.tokenizer, [*names, name], templates, device=clip.device, progress=False
     )
     return {
         **namesake_scores(image_emb, text_emb, kinds),
-        "seed": int(seed),
+        **found,
         "sha256": sha256_lines(names),
         "names": [{"name": nm, "kind": kd} for nm, kd in zip(names, kinds)],
     }
@@ -558,6 +572,9 @@ def _namesake_section(ns: dict | None) -> str:
     """The namesake test in a few lines, with one sentence on how to read it beside the decoys."""
     if not ns:
         return ""
+    note = f"<p class=muted>{_e(ns['note'])}</p>" if ns.get("note") else ""
+    if not ns["n"]:
+        return f"<h3>Namesake test</h3>{note}"
     shares = ns["pick_shares"]
     counts = ns["counts"]
     return f"""
@@ -569,7 +586,7 @@ def _namesake_section(ns: dict | None) -> str:
 predictions, {100 * shares["true"]:.1f}% pick the name itself,
 {100 * shares["first"]:.1f}% a namesake sharing only the first name,
 {100 * shares["surname"]:.1f}% one sharing only the surname and
-{100 * shares["edit"]:.1f}% a one-letter edit.</p>
+{100 * shares["edit"]:.1f}% a one-letter edit.</p>{note}
 <p class=muted>How to read it: the decoy p-value asks whether the model ties these photos to
 this name more than to random names; the namesake p-value asks whether it ties them to this
 exact name more than to names that share a part of it &mdash; a small decoy p-value with a large
@@ -692,7 +709,7 @@ def summary_lines(result: dict) -> list[str]:
     for res in result["models"]:
         verdict = "member" if res["member"] else "not a member"
         ns = res.get("namesakes")
-        namesake = f", namesake p = {ns['p_value']:.3g} over {ns['n']}" if ns else ""
+        namesake = f", namesake p = {ns['p_value']:.3g} over {ns['n']}" if ns and ns["n"] else ""
         lines.append(
             f"{printable(result['name'])}: {printable(res['model'])}: {verdict} (vote score "
             f"{res['vote_score']}/{res['n_templates']}, tau {res['tau']}, "

@@ -94,7 +94,11 @@ def _token_edits(token: str) -> list[tuple[str, str]]:
         # substitution
         out.extend((token[:i] + s + token[i + 1 :], "substitution") for s in _substitutes(chars[i]))
         # transposition with the next letter (case stays with the position)
-        if i + 1 < len(chars) and chars[i + 1].isalpha() and _base(chars[i]) != _base(chars[i + 1]):
+        if (
+            i + 1 < len(chars)
+            and chars[i + 1].isalpha()
+            and chars[i].lower() != chars[i + 1].lower()
+        ):
             new = chars[:i] + [chars[i + 1], chars[i]] + chars[i + 2 :]
             out.append((recase(new, upper), "transposition"))
         # doubling (not of the first letter of a token part)
@@ -160,6 +164,8 @@ def namesake_pool(
     first_female: Sequence[str],
     first_male: Sequence[str],
     surnames: Sequence[str],
+    *,
+    allow_fewer: bool = False,
 ) -> tuple[list[str], list[str]]:
     """``n`` namesakes of ``name`` and their kinds (``first``, ``surname`` or ``edit``).
 
@@ -168,7 +174,8 @@ def namesake_pool(
     is filled with the others. A single-token name (``Madonna``) has no first name or surname
     to keep, so all its namesakes are edits. Every namesake differs from ``name`` and from
     every other namesake case- and accent-insensitively; the same arguments give the same list.
-    Raises ValueError naming the person when fewer than ``n`` namesakes exist.
+    Raises ValueError naming the person when fewer than ``n`` namesakes exist, unless
+    ``allow_fewer`` (then all there are: a short single-token name has few one-letter edits).
     """
     if n < 1:
         raise ValueError(f"the number of namesakes must be >= 1, got {n}")
@@ -210,7 +217,7 @@ def namesake_pool(
                     break
             else:
                 active.remove(kind)
-    if len(picked) < n:
+    if len(picked) < n and not allow_fewer:
         raise ValueError(
             f"only {len(picked)} distinct namesakes exist for {name!r} with these name lists "
             f"({n} asked); ask for fewer namesakes (--namesakes) or supply longer name lists"
