@@ -379,7 +379,7 @@ def _namesake_test(
     """The namesake test of one person and model, with the photos' embeddings already made."""
     lists = name_lists if name_lists is not None else faker_name_lists("en_US")
     names, kinds = namesake_pool(name, n, seed, *lists, allow_fewer=True)
-    found = {"asked": int(n), "seed": int(seed)}
+    found: dict[str, int | str] = {"asked": int(n), "seed": int(seed)}
     if not names:
         return {
             **found,
