@@ -453,3 +453,16 @@ def test_a_changed_module_reruns_exactly_the_jobs_whose_scripts_import_it(tiny_r
     finally:
         os.utime(module, (before.st_atime, before.st_mtime))
     assert rules - {"all", "figures"} and all(r.startswith("figure") for r in rules - {"all"})
+
+
+def test_a_model_named_by_one_spec_string_is_planned_and_a_bad_one_refused(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["models"]["clip-b32"] = {"spec": "hf:openai/clip-vit-base-patch32"}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    counts = job_counts(snakemake(tmp_path, "-n", configfile=path))
+    assert counts["encode_photos"] == counts["sweep"] == 4  # tiny, c-n2, c-n1 and the spec
+    config["models"]["clip-b32"] = {"spec": "clip:ViT-B-32"}
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", configfile=path, check=False)
+    assert result.returncode != 0 and "clip:ViT-B-32" in result.stdout + result.stderr

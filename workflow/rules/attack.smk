@@ -89,9 +89,13 @@ rule predict:
         script_log("attack/{model}/predict"),
     conda:
         "../../envs/idia.yaml"
+    threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=2000,
         runtime=30,
+    params:
+        chunk_elems=config["attack"]["chunk_elems"],
+        device=config["attack"]["device"],
     script:
         "../scripts/predict.py"
 
@@ -125,7 +129,9 @@ rule sweep:
 
 rule attack_summary:
     input:
-        metrics=expand(f"{RESULTS}/attack/{{model}}/metrics.parquet", model=model_names()),
+        metrics=expand(
+            f"{RESULTS}/attack/{{model}}/metrics.parquet", model=model_names()
+        ),
         code=package("attack_summary.py"),
     output:
         table=report(

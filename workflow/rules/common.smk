@@ -55,10 +55,14 @@ def injected_models():
 
 MODELS = {**config["models"], **injected_models()}
 for _name, _model in MODELS.items():
-    if ("train" in _model) == ("pretrained" in _model):
+    if sum(key in _model for key in ("train", "pretrained", "spec")) != 1 or (
+        "spec" not in _model and "arch" not in _model
+    ):
         raise ValueError(
-            f"config: model {_name!r} needs exactly one of `train:` (trained by the workflow) "
-            "or `pretrained:` (an open_clip pretrained tag)"
+            f"config: model {_name!r} needs exactly one of `train:` (trained by the workflow, "
+            "with `arch:`), `pretrained:` (an open_clip tag or weight file, with `arch:`) or "
+            "`spec:` (any backend: open_clip:ARCH/TAG_OR_FILE, open_clip:hf-hub:ORG/NAME, "
+            "hf:ORG/NAME_OR_DIR, local:DIR)"
         )
 if INJECTION:
     _clash = sorted(set(config["models"]) & set(injected_models()))
@@ -334,6 +338,8 @@ def model_spec(name):
     spec = MODELS[name]
     if "train" in spec:
         return {"model_dir": f"{RESULTS}/models/{name}"}
+    if "spec" in spec:
+        return {"spec": spec["spec"]}
     return {"arch": spec["arch"], "pretrained": spec["pretrained"]}
 
 

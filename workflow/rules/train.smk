@@ -75,7 +75,10 @@ rule utility_table:
         runtime=5,
     params:
         models={
-            name: {"arch": spec["arch"], "n": spec.get("injection", {}).get("n")}
+            name: {
+                "arch": spec.get("arch", spec.get("spec")),
+                "n": spec.get("injection", {}).get("n"),
+            }
             for name, spec in MODELS.items()
         },
     script:

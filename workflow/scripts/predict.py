@@ -21,8 +21,8 @@ out = predict(
     image,
     text,
     true_idx,
-    chunk_elems=snakemake.params.get("chunk_elems", 1 << 24),
-    device=pick_device(snakemake.params.get("device", "cpu")),
+    chunk_elems=snakemake.params.chunk_elems,
+    device=pick_device(snakemake.params.device),
 )
 np.savez_compressed(
     snakemake.output[0],
