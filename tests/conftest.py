@@ -39,3 +39,27 @@ def model_dir(tmp_path_factory) -> Path:
     weights = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(out / "open_clip_model.safetensors"))
     return out
+
+
+@pytest.fixture
+def web(monkeypatch, tmp_path):
+    """Serve ``{host: folder}`` through the world's proxy for this test; returns the access log.
+
+    The proxy variables are set with monkeypatch, so they are undone after the test."""
+    from idia.worldweb import PROXY_VARIABLES, start
+
+    servers = []
+
+    def serve(sites: dict) -> Path:
+        log = tmp_path / "access.log"
+        proxy, server = start(sites, log=log)
+        servers.append(server)
+        for name in PROXY_VARIABLES:
+            monkeypatch.setenv(name, proxy)
+        for name in ("no_proxy", "NO_PROXY"):
+            monkeypatch.setenv(name, "")
+        return log
+
+    yield serve
+    for server in servers:
+        server.shutdown()

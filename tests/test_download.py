@@ -1,7 +1,6 @@
 """img2dataset really downloads, through the world's proxy on 127.0.0.1; failures are counted."""
 
 import hashlib
-import os
 import tarfile
 import threading
 import urllib.request
@@ -12,13 +11,12 @@ import pytest
 from PIL import Image
 
 from idia.download import download_shard
-from idia.worldweb import start, use_proxy
 
 HOST = "corpus.idia.test"
 
 
 @pytest.fixture
-def corpus(tmp_path):
+def corpus(tmp_path, web):
     images = tmp_path / "images"
     images.mkdir()
     for i in range(5):
@@ -30,16 +28,8 @@ def corpus(tmp_path):
             "SAMPLE_ID": list(range(6)),
         }
     )
-    saved = {k: os.environ.get(k) for k in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY")}
-    proxy, server = start({HOST: images}, log=tmp_path / "access.log")
-    use_proxy(proxy)
-    yield tmp_path, table
-    server.shutdown()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    web({HOST: images})
+    return tmp_path, table
 
 
 def test_proxy_serves_the_hosts_it_knows_and_404s_the_rest(corpus):

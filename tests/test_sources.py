@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,54 +23,29 @@ from idia.sources import (
     parse_hub,
     read_checksums,
 )
-from idia.worldweb import start, use_proxy
 
 REFERENCE = Path(__file__).resolve().parents[1] / "config" / "reference"
 
 
-@pytest.fixture
-def site(tmp_path):
+def test_fetch_over_the_proxy_verifies_the_pin_and_logs_the_request(web, tmp_path):
     root = tmp_path / "site"
     (root / "data").mkdir(parents=True)
     (root / "data" / "a.csv").write_text("x,y\n1,2\n")
     (root / "data" / "empty.csv").write_text("")
-    proxy, server = start({"files.idia.test": root}, log=tmp_path / "access.log")
-    yield proxy, root, tmp_path
-    server.shutdown()
-
-
-def _with_proxy(proxy):
-    saved = {k: os.environ.get(k) for k in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY")}
-    use_proxy(proxy)
-    return saved
-
-
-def _restore(saved):
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def test_fetch_over_the_proxy_verifies_the_pin_and_logs_the_request(site):
-    proxy, root, tmp = site
-    saved = _with_proxy(proxy)
-    try:
-        pin = "sha256:" + hashlib.sha256(b"x,y\n1,2\n").hexdigest()
-        record = fetch("http://files.idia.test/data/a.csv", tmp / "out" / "a.csv", checksum=pin)
-        assert record["size"] == 8 and record["pinned"] == pin
-        assert (tmp / "out" / "a.csv").read_bytes() == b"x,y\n1,2\n"
-        assert "127.0.0.1" in (tmp / "access.log").read_text()
-        with pytest.raises(SourceError, match="pinned to"):
-            fetch("http://files.idia.test/data/a.csv", tmp / "b.csv", checksum="sha256:" + "0" * 64)
-        assert not (tmp / "b.csv").exists()  # a file that fails its pin is not kept
-        with pytest.raises(SourceError, match="404"):
-            fetch("http://files.idia.test/data/gone.csv", tmp / "gone.csv", retries=0)
-        with pytest.raises(SourceError, match="empty"):
-            fetch("http://files.idia.test/data/empty.csv", tmp / "empty.csv")
-    finally:
-        _restore(saved)
+    web({"files.idia.test": root})
+    tmp = tmp_path
+    pin = "sha256:" + hashlib.sha256(b"x,y\n1,2\n").hexdigest()
+    record = fetch("http://files.idia.test/data/a.csv", tmp / "out" / "a.csv", checksum=pin)
+    assert record["size"] == 8 and record["pinned"] == pin
+    assert (tmp / "out" / "a.csv").read_bytes() == b"x,y\n1,2\n"
+    assert "127.0.0.1" in (tmp / "access.log").read_text()
+    with pytest.raises(SourceError, match="pinned to"):
+        fetch("http://files.idia.test/data/a.csv", tmp / "b.csv", checksum="sha256:" + "0" * 64)
+    assert not (tmp / "b.csv").exists()  # a file that fails its pin is not kept
+    with pytest.raises(SourceError, match="404"):
+        fetch("http://files.idia.test/data/gone.csv", tmp / "gone.csv", retries=0)
+    with pytest.raises(SourceError, match="empty"):
+        fetch("http://files.idia.test/data/empty.csv", tmp / "empty.csv")
 
 
 def test_git_blob_pins_and_checksum_files(tmp_path):
