@@ -276,6 +276,7 @@ def test_audit_target_reports_bad_files_and_audits_the_rest(tiny_run: Path, tmp_
     assert result["n_usable"] == n_photos + 1  # the person's photos and the blank one, flagged
     (model,) = result["models"]
     assert 0 < model["p_value"] <= 1 and 0 <= model["vote_score"] <= 21
+    assert model["namesakes"]["n"] > 0 and 0 < model["namesakes"]["p_value"] <= 1  # on by default
     html = (folders[0] / "audit.html").read_text()
     assert html_escape(member["name"]) in html and "<img" not in html
 

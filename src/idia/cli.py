@@ -33,6 +33,14 @@ def add_pool_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=11, help="seed of the generated pool")
     parser.add_argument("--templates", type=Path, help="prompt templates, one per line with {}")
+    parser.add_argument(
+        "--namesakes",
+        type=int,
+        default=50,
+        metavar="N",
+        help="also rank the name among N namesakes (same first name, same surname, one-letter "
+        "edits), drawn with --seed; 0 turns the namesake test off (default 50)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,14 +92,6 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="member when vote score >= tau (1 to the number of templates; default 1)",
-    )
-    audit.add_argument(
-        "--namesakes",
-        type=int,
-        default=50,
-        metavar="N",
-        help="also rank the name among N namesakes (same first name, same surname, one-letter "
-        "edits), drawn with --seed; 0 turns the namesake test off (default 50)",
     )
     audit.add_argument(
         "--out",

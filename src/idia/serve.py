@@ -160,6 +160,7 @@ class Settings:
     seed: int = 11
     templates: list[str] | None = None  # None: the paper's 21
     tau: int = 1
+    namesakes: int = 50  # the namesake test's pool size; 0 turns it off
     device: str = "auto"
     photo_root: Path | None = None  # audits of server folders are allowed only under this
 
@@ -327,6 +328,7 @@ class Auditor:
                     tau=job.tau,
                     seed=seed,
                     candidates_source=source,
+                    namesakes=self.settings.namesakes,
                 )
                 res["models"][0]["label"] = choice.label
                 parts.append(res)
@@ -888,6 +890,8 @@ def settings_from_args(args) -> Settings:
         source = f"{args.candidates.name} (sha256 {sha256_file(args.candidates)})"
     elif args.pool_size < 2:
         raise ValueError(f"--pool-size must be at least 2, got {args.pool_size}")
+    if args.namesakes < 0:
+        raise ValueError(f"--namesakes must be 0 (off) or positive, got {args.namesakes}")
     return Settings(
         models=choices,
         work_dir=args.work_dir,
@@ -899,6 +903,7 @@ def settings_from_args(args) -> Settings:
         seed=args.seed,
         templates=list(templates),
         tau=args.tau,
+        namesakes=args.namesakes,
         device=args.device,
         photo_root=args.photo_root,
     )

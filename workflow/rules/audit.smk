@@ -27,6 +27,7 @@ rule audit_person:
         models=audit_models,
         templates=config["attack"].get("templates", "paper"),
         tau=config["attack"]["tau"],
+        namesakes=config["audit_namesakes"],
         seed=config["candidates"]["seed"],
         haar=canonical(config["haar"]),
         device=config["attack"].get("device", "auto"),

@@ -24,6 +24,7 @@ result = run_audit(
     templates=templates,
     tau=params.tau,
     seed=params.seed,
+    namesakes=params.namesakes,
     candidates_source=snakemake.input.candidates,
     decoy_mask=candidates["person_id"].isna().to_numpy(),
     haar=params.haar,
