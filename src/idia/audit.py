@@ -27,7 +27,7 @@ from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts, load_ima
 from idia.attack import template_correct as _template_correct
 from idia.backends import Backend
 from idia.faces import detect_faces
-from idia.names import faker_name_lists, name_key
+from idia.names import faker_name_lists, letters, name_key, usable_name
 from idia.namesakes import namesake_pool, namesake_scores
 from idia.provenance import code_version, package_versions, sha256_file, sha256_lines
 from idia.stats import decoy_pvalues
@@ -99,12 +99,12 @@ def check_name(name: str) -> str:
     captions and any photo; the attack's answer for it means nothing.
     """
     stripped = str(name).strip()
-    letters = sum(ch.isalpha() for ch in stripped)
+    n_letters = letters(stripped)
     if not stripped:
         raise ValueError("the audited person's name is empty; pass the name, e.g. 'First Last'")
-    if letters < 2:
+    if not usable_name(stripped):
         raise ValueError(
-            f"the audited person's name {printable(stripped)!r} has {letters} letter(s); a name "
+            f"the audited person's name {printable(stripped)!r} has {n_letters} letter(s); a name "
             "needs at least two letters (pass the person's full name, e.g. 'First Last')"
         )
     return stripped

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from idia.names import name_key
+from idia.names import name_key, usable_name
 
 HEADER = ["name", "image_id", "face_id", "url", "bbox", "sha256"]
 GENDER_OF_FOLDER = {"actors": "male", "actresses": "female"}
@@ -39,11 +39,6 @@ def person_id(name: str) -> str:
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^A-Za-z0-9]+", "-", folded).strip("-").lower()[:40] or "person"
     return f"{slug}-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:6]}"
-
-
-def usable_name(name: str) -> bool:
-    """A name a caption search can look for: two letters or digits at least (not ``!!!``, ``A``)."""
-    return sum(ch.isalnum() for ch in name) >= 2
 
 
 def gender_of_list(path: str | Path) -> str:
@@ -94,7 +89,7 @@ def read_facescrub(path: str | Path) -> tuple[pd.DataFrame, list[dict]]:
             except ValueError as err:
                 reason = str(err)
             if not reason and not usable_name(name):
-                reason = f"name {name!r} has fewer than two letters or digits"
+                reason = f"name {name!r} has fewer than two letters"
             if not reason and not url.startswith(("http://", "https://")):
                 reason = f"url {url!r} is not http(s)"
             if not reason and not _HEX64.match(sha.lower()):
@@ -125,7 +120,7 @@ def read_url_lists(folder: str | Path) -> tuple[pd.DataFrame, list[dict]]:
         gender = GENDER_OF_FOLDER[path.parent.name]
         if not usable_name(name):
             bad.append({"file": str(path), "line": 0, "name": name,
-                        "reason": "file name has fewer than two letters or digits"})  # fmt: skip
+                        "reason": "file name has fewer than two letters"})  # fmt: skip
             continue
         index = 0
         for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):

@@ -43,7 +43,8 @@ def read_identities(path: str | Path) -> pd.DataFrame:
     if empty:
         raise ValueError(f"{path}: fill in or remove these rows: " + "; ".join(empty))
     table = table.astype({"person_id": str, "name": str, "photo_dir": str})
-    from idia.search import MIN_LETTERS, unusable_names
+    from idia.names import MIN_LETTERS
+    from idia.search import unusable_names
 
     short = unusable_names(table)
     if short:

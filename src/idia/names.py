@@ -22,6 +22,21 @@ DEFAULT_LOCALES = ["en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "en_IE"]
 _TOKEN = re.compile(r"^[^\W\d_]+(?:['\-][^\W\d_]+)*$")
 
 
+#: Fewer letters than this cannot name a person: ``!!!``, ``-`` or ``A`` would match a large share
+#: of all captions and say nothing about anyone.
+MIN_LETTERS = 2
+
+
+def letters(name: object) -> int:
+    """How many letters ``name`` has (a missing name has none)."""
+    return sum(ch.isalpha() for ch in name) if isinstance(name, str) else 0
+
+
+def usable_name(name: object) -> bool:
+    """A name a caption search and the attack can use: at least :data:`MIN_LETTERS` letters."""
+    return letters(name) >= MIN_LETTERS
+
+
 def name_key(name: str) -> str:
     """Case- and accent-insensitive key of a name, used for every uniqueness check."""
     decomposed = unicodedata.normalize("NFKD", name)

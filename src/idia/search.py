@@ -41,6 +41,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from idia.names import MIN_LETTERS, letters, usable_name
+
 __all__ = [
     "MATCH_MODES",
     "NON_MEMBER",
@@ -145,18 +147,14 @@ def _connect(threads: int, memory_limit: str | None = None) -> duckdb.DuckDBPyCo
 
 #: A name with fewer letters than this (``!!!``, ``-``, ``A``) cannot name a person: searched in
 #: LAION's captions it would match millions of them.
-MIN_LETTERS = 2
-
-
 def unusable_names(names: pd.DataFrame) -> list[str]:
     """``person_id=… name=… (n letters)`` for every name with fewer than :data:`MIN_LETTERS`
     letters (a missing name has none); empty when every name can be searched."""
     bad = []
     for person, name in zip(names["person_id"], names["name"]):
         text = "" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
-        letters = sum(ch.isalpha() for ch in text)
-        if letters < MIN_LETTERS:
-            bad.append(f"person_id={person!r} name={text!r} ({letters} letter(s))")
+        if not usable_name(text):
+            bad.append(f"person_id={person!r} name={text!r} ({letters(text)} letter(s))")
     return bad
 
 
