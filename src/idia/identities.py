@@ -103,6 +103,31 @@ def _reason(status: str | None, error: str | None) -> str:
     return text.strip().splitlines()[0][:60] if text.strip() else str(status)
 
 
+def _write_photo(
+    outcome: pd.DataFrame, at, data: bytes, image: tuple, photo_root: Path, crop_root: Path
+) -> None:
+    """Write one kept photo and, where the list's box lies inside it, the face crop."""
+    from PIL import Image
+
+    rec = outcome.loc[at]
+    ext, (width, height) = image
+    folder = photo_root / rec["person_id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{int(rec['row']):07d}"
+    (folder / f"{stem}.{ext}").write_bytes(data)
+    outcome.at[at, "photo"] = str(folder / f"{stem}.{ext}")
+    if rec["x2"] < 0:
+        return
+    if rec["x2"] > width or rec["y2"] > height:
+        outcome.at[at, "crop"] = f"bbox outside the image ({width}x{height})"
+        return
+    with Image.open(io.BytesIO(data)) as img:
+        crop = img.convert("RGB").crop((rec["x1"], rec["y1"], rec["x2"], rec["y2"]))
+    (crop_root / rec["person_id"]).mkdir(parents=True, exist_ok=True)
+    crop.save(crop_root / rec["person_id"] / f"{stem}.jpg", quality=95)
+    outcome.at[at, "crop"] = "ok"
+
+
 def assemble_identities(
     plan: pd.DataFrame,
     shards: list[tuple[str | Path, str | Path]],
@@ -147,7 +172,10 @@ def assemble_identities(
     by_key = {(int(s), str(k)): r for s, k, r in zip(status["shard"], status["key"], status["row"])}
     index_of_row = dict(zip(outcome["row"], outcome.index))
     photo_root, crop_root = Path(photo_root), Path(crop_root)
-    images: dict[int, tuple[bytes, str, tuple[int, int]]] = {}
+    # Two passes over the shards, so that at most one image is in memory at a time (the paper's
+    # ~100k photos would not fit): the first decides what each image is, the second writes the
+    # kept persons' photos and crops.
+    images: dict[int, tuple[str, tuple[int, int]]] = {}
     for i, (tar, _) in enumerate(shards):
         for key, parts in iter_shard(tar):
             row = by_key.get((i, key))
@@ -163,7 +191,7 @@ def assemble_identities(
             except Exception:
                 outcome.at[at, "outcome"] = "not an image"
                 continue
-            images[row] = (parts["jpg"], "jpg" if fmt == "jpeg" else fmt, size)
+            images[row] = ("jpg" if fmt == "jpeg" else fmt, size)
     outcome.loc[
         (outcome["outcome"] == "downloaded") & ~outcome["row"].isin(list(images)), "outcome"
     ] = "missing from shard"
@@ -174,26 +202,14 @@ def assemble_identities(
     keep = n_photos >= min_photos
     kept_people = set(people.loc[keep, "person_id"])
 
-    for at in outcome.index[kept_rows]:
-        rec = outcome.loc[at]
-        if rec["person_id"] not in kept_people:
-            continue
-        data, ext, (width, height) = images[int(rec["row"])]
-        folder = photo_root / rec["person_id"]
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = f"{int(rec['row']):07d}"
-        (folder / f"{stem}.{ext}").write_bytes(data)
-        outcome.at[at, "photo"] = str(folder / f"{stem}.{ext}")
-        if rec["x2"] < 0:
-            continue
-        if rec["x2"] > width or rec["y2"] > height:
-            outcome.at[at, "crop"] = f"bbox outside the image ({width}x{height})"
-            continue
-        with Image.open(io.BytesIO(data)) as img:
-            crop = img.convert("RGB").crop((rec["x1"], rec["y1"], rec["x2"], rec["y2"]))
-        (crop_root / rec["person_id"]).mkdir(parents=True, exist_ok=True)
-        crop.save(crop_root / rec["person_id"] / f"{stem}.jpg", quality=95)
-        outcome.at[at, "crop"] = "ok"
+    for i, (tar, _) in enumerate(shards):
+        for key, parts in iter_shard(tar):
+            row = by_key.get((i, key))
+            if row not in images:
+                continue
+            at = index_of_row[row]
+            if outcome.at[at, "person_id"] in kept_people:
+                _write_photo(outcome, at, parts["jpg"], images[row], photo_root, crop_root)
 
     counts = outcome.pivot_table(
         index="person_id", columns="outcome", values="row", aggfunc="count", fill_value=0
