@@ -90,6 +90,16 @@ _VISION = dict(
 )
 
 
+def _save_with_clip_processor(model, tok, out: Path) -> Path:
+    """Save a CLIP-style model with CLIP's image processor at 32 px and its tokenizer."""
+    images = transformers.CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    transformers.CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
+    model.save_pretrained(out)
+    return out
+
+
 def build_clip(out: Path) -> Path:
     vocab, merges = _bpe_vocab("</w>")
     vocab["<|startoftext|>"] = len(vocab)
@@ -105,12 +115,7 @@ def build_clip(out: Path) -> Path:
     )
     torch.manual_seed(0)
     model = transformers.CLIPModel(cfg)
-    images = transformers.CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    )
-    transformers.CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
-    model.save_pretrained(out)
-    return out
+    return _save_with_clip_processor(model, tok, out)
 
 
 def build_siglip(out: Path) -> Path:
@@ -184,12 +189,7 @@ def build_metaclip2(out: Path) -> Path:
     )
     torch.manual_seed(3)
     model = transformers.MetaClip2Model(cfg)
-    images = transformers.CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    )
-    transformers.CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
-    model.save_pretrained(out)
-    return out
+    return _save_with_clip_processor(model, tok, out)
 
 
 HF_BUILDERS = {
