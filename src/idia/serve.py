@@ -306,7 +306,7 @@ class Auditor:
         from idia.audit import collect_photos, render_html, run_audit
 
         start = time.time()
-        job.state = "running"
+        job.state, outcome = "running", "failed"
         try:
             job.step("Checking the photos")
             usable, problems = collect_photos(job.photo_dir)
@@ -340,22 +340,23 @@ class Auditor:
             )
             render_html(result, job.out_dir / "audit.html", include_photos=job.include_photos)
             job.step("Done")
-            job.state = "done"
+            outcome = "done"
         except Exception as err:  # shown on the page; the server keeps serving
             known = isinstance(err, ValueError | RuntimeError | OSError)
             job.error = str(err) if known else f"{type(err).__name__}: {err}"
             if job.uploaded:  # the server's folders mean nothing to the person who uploaded
                 job.error = job.error.replace(f"{job.photo_dir}{os.sep}", "")
                 job.error = job.error.replace(str(job.photo_dir), "the uploaded photos")
-            job.state = "failed"
+            outcome = "failed"
             print(f"idia serve: audit {job.id[:6]}… failed: {job.error}", file=sys.stderr)
-        finally:
+        finally:  # the state changes last: whoever sees it ended sees the photos' fate too
             job.seconds = time.time() - start
             if job.uploaded and not job.keep_photos:
                 shutil.rmtree(job.photo_dir, ignore_errors=True)
                 job.photos_deleted = True
             for s in job.steps:
-                s["state"] = "done" if job.state == "done" else s["state"]
+                s["state"] = "done" if outcome == "done" else s["state"]
+            job.state = outcome
 
 
 # --------------------------------------------------------------------------------------------
