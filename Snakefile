@@ -1,7 +1,16 @@
 # idia: does a CLIP model know this person? The Identity Inference Attack as a workflow.
+import os
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The workflow and its jobs import the idia package beside this Snakefile, whichever checkout
+# the environment was installed from: the code that runs is the code whose changes are tracked.
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
 
 
 report: "workflow/report/workflow.rst"
