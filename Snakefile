@@ -10,7 +10,9 @@ min_version("9.0")
 # the environment was installed from: the code that runs is the code whose changes are tracked.
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [SRC, os.environ.get("PYTHONPATH")])
+)
 
 
 report: "workflow/report/workflow.rst"
