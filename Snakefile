@@ -13,6 +13,8 @@ sys.path.insert(0, SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [SRC, os.environ.get("PYTHONPATH")])
 )
+# Jobs end when this process does, even when it is killed (idia.smk.end_with_workflow)
+os.environ["IDIA_WORKFLOW_PID"] = str(os.getpid())
 
 
 report: "workflow/report/workflow.rst"

@@ -63,3 +63,13 @@ def web(monkeypatch, tmp_path):
     yield serve
     for server in servers:
         server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One uninterrupted run of the tiny world, shared by the end-to-end modules."""
+    from tinyworld import snakemake
+
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir)
+    return workdir

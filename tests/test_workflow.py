@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from html import escape as html_escape
 from pathlib import Path
 
@@ -18,54 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
+from tinyworld import ROOT, TINY, job_counts, planned_rules, snakemake
 
 # Every test here runs Snakemake on the tiny world: the end-to-end tier (`make test-fast` skips it).
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-TINY = ROOT / "tests/config/tiny.yaml"
-
-
-def snakemake(
-    workdir: Path, *args: str, check: bool = True, configfile: Path = TINY
-) -> subprocess.CompletedProcess:
-    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1")
-    result = subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(configfile), "--cores", "2", *args],
-        capture_output=True, text=True, env=env, cwd=workdir,
-    )  # fmt: skip
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {args} failed:\n{result.stdout[-4000:]}\n"
-                             f"{result.stderr[-6000:]}")  # fmt: skip
-    return result
-
-
-def job_counts(result: subprocess.CompletedProcess) -> dict[str, int]:
-    """Jobs per rule that a dry run plans (from its job-count table)."""
-    rules, table = {}, False
-    for line in (result.stdout + result.stderr).splitlines():
-        parts = line.split()
-        if parts[:2] == ["job", "count"]:
-            table = True
-            continue
-        if table and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            rules[parts[0]] = int(parts[1])
-        elif table and parts and parts[0] == "total":
-            break
-    return rules
-
-
-def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
-    return set(job_counts(result))
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("tiny")
-    snakemake(workdir)
-    return workdir
 
 
 def test_world_truth_is_recovered_by_search(tiny_run: Path):
@@ -198,11 +152,7 @@ def test_unknown_config_key_is_an_error(tmp_path: Path):
 
 def test_paper_config_lists_what_to_obtain_then_plans_the_full_dag(tmp_path: Path):
     def plan() -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
-             "--configfile", str(ROOT / "config/paper.yaml"), "-n", "--cores", "1"],
-            capture_output=True, text=True, cwd=tmp_path,
-        )  # fmt: skip
+        return snakemake(tmp_path, "-n", configfile=ROOT / "config/paper.yaml", check=False)
 
     # Without the files a user obtains by hand: one message that lists each and how to get it.
     result = plan()
@@ -312,58 +262,6 @@ def test_provenance_chain_of_a_figure_reaches_the_world(tiny_run: Path):
         "results/download/part-00000/00000.tar",
         "results/download/part-00001/00000.tar",
     }
-
-
-def _interrupt(workdir: Path, when: str, sig: int, timeout: float = 900) -> None:
-    """Start the tiny workflow in its own process group and send ``sig`` to the whole group as
-    soon as a file matching ``when`` (a glob under ``workdir``) appears."""
-    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen(
-        [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(TINY), "--cores", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=workdir,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while not any(workdir.glob(when)):
-        assert proc.poll() is None, f"the run ended before {when} appeared"
-        assert time.monotonic() < deadline, f"{when} did not appear in {timeout} s"
-        time.sleep(0.5)
-    os.killpg(proc.pid, sig)
-    try:  # Snakemake waits for running jobs; one it started as the signal came did not get it
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:  # so, as SLURM does after its grace time: SIGKILL the rest
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    if any((workdir / ".snakemake/locks").glob("*")):  # a SIGKILL leaves Snakemake's lock
-        locked = snakemake(workdir, check=False)  # and the next run says what to do
-        assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
-        snakemake(workdir, "--unlock")
-
-
-def test_interrupted_runs_resume_to_the_bytes_of_an_uninterrupted_run(tiny_run: Path, tmp_path):
-    """Faults: the whole process group killed (SIGTERM) while photos download, then killed
-    (SIGKILL) while the CLIP trains; each rerun picks up where it stopped. The end result is
-    byte for byte the first, uninterrupted run's: same config, same bytes."""
-    _interrupt(tmp_path, "logs/identities/download/*.log", signal.SIGTERM)
-    _interrupt(tmp_path, "logs/train/tiny.log", signal.SIGKILL)
-    snakemake(tmp_path)
-    assert planned_rules(snakemake(tmp_path, "-n")) == set()  # nothing stale, nothing left
-    first = np.load(tiny_run / "results/attack/tiny/predictions.npz")
-    second = np.load(tmp_path / "results/attack/tiny/predictions.npz")
-    for key in ("pred", "rank", "margin"):
-        np.testing.assert_array_equal(first[key], second[key])
-    for path in ("attack/tiny/scores.parquet",
-                 "attack/tiny/metrics.parquet", "attack/summary.csv", "search/counts.parquet",
-                 "identities/report.csv", "stats/tiny/persons.csv", "faces/presence.csv",
-                 "inject/cohort.csv", "inject/n2/counts.parquet", "attack/c-n2/scores.parquet",
-                 "download/part-00000/00000.tar", "identities/download/00000/00000.tar",
-                 "pairs/pairs.parquet"):  # fmt: skip
-        first, second = tiny_run / "results" / path, tmp_path / "results" / path
-        assert first.read_bytes() == second.read_bytes(), path
-    cards = [json.loads((d / "results/models/tiny/card.json").read_text()) for d in
-             (tiny_run, tmp_path)]  # fmt: skip
-    assert cards[0]["data_manifest_sha256"] == cards[1]["data_manifest_sha256"]
 
 
 def test_track_c_filters_draws_a_cohort_and_injects_exact_counts(tiny_run: Path):

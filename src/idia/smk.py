@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import os
 import sys
+import threading
+import time
 from pathlib import Path
+
+# Set by the Snakefile to the process id of the Snakemake that parses it (the one that runs jobs)
+WORKFLOW_PID = "IDIA_WORKFLOW_PID"
 
 
 class JobLog(io.TextIOBase):
@@ -53,8 +60,47 @@ class JobLog(io.TextIOBase):
         self._files.append(handle)
 
 
+def end_with_workflow(poll: float = 1.0) -> threading.Thread | None:
+    """End this job, and every process it started, within ``poll`` seconds of the death of the
+    Snakemake process that started it.
+
+    Nothing tells a job that its Snakemake was killed (SIGKILL, the OOM killer): left running, it
+    would go on writing the very outputs that the rerun deletes and writes again. A daemon thread
+    watches the workflow's process (by id and start time, so a reused id does not fool it).
+    Without ``IDIA_WORKFLOW_PID`` (a script run by hand, a test) nothing is watched."""
+    import psutil
+
+    pid = os.environ.get(WORKFLOW_PID)
+    if not pid:
+        return None
+    try:
+        workflow = psutil.Process(int(pid))
+    except psutil.NoSuchProcess:
+        workflow = None
+
+    def watch() -> None:
+        while workflow is not None and workflow.is_running():
+            time.sleep(poll)
+        print(
+            f"the Snakemake process {pid} that started this job has ended: stopping the job "
+            "(its outputs are incomplete; rerun the workflow)",
+            file=sys.stderr,
+            flush=True,
+        )
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="idia-end-with-workflow", daemon=True)
+    thread.start()
+    return thread
+
+
 def log_to(path: str | Path) -> JobLog:
-    """Send this script's logging, warnings and progress bars to the rule's log file."""
+    """Send this script's logging, warnings and progress bars to the rule's log file (and end
+    the job with its Snakemake: :func:`end_with_workflow`)."""
+    end_with_workflow()
     stream = JobLog(path)
     sys.stdout = sys.stderr = stream
     logging.basicConfig(
