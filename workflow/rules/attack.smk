@@ -43,9 +43,9 @@ rule encode_prompts:
         runtime=120,
     params:
         model=model_params,
-        templates=config["attack"].get("templates", "paper"),
-        batch_size=config["attack"].get("batch_size", 256),
-        device=config["attack"].get("device", "auto"),
+        templates=config["attack"]["templates"],
+        batch_size=config["attack"]["batch_size"],
+        device=config["attack"]["device"],
     script:
         "../scripts/encode_prompts.py"
 
@@ -70,8 +70,8 @@ rule encode_photos:
         runtime=120,
     params:
         model=model_params,
-        batch_size=config["attack"].get("batch_size", 256),
-        device=config["attack"].get("device", "auto"),
+        batch_size=config["attack"]["batch_size"],
+        device=config["attack"]["device"],
     script:
         "../scripts/encode_photos.py"
 
@@ -122,7 +122,7 @@ rule sweep:
         draws=config["attack"]["draws"],
         seed=config["attack"]["seed"],
         tau=config["attack"]["tau"],
-        short=config["attack"].get("short", "error"),
+        short=config["attack"]["short"],
     script:
         "../scripts/sweep.py"
 

@@ -22,14 +22,14 @@ rule audit_person:
         mem_mb=8000,
         runtime=60,
     params:
-        photos=lambda wildcards: config["audit_photos"],
-        name=lambda wildcards: config["audit_name"],
+        photos=config_provider("audit_photos"),
+        name=config_provider("audit_name"),
         models=audit_models,
-        templates=config["attack"].get("templates", "paper"),
+        templates=config["attack"]["templates"],
         tau=config["attack"]["tau"],
         namesakes=config["audit_namesakes"],
         seed=config["candidates"]["seed"],
         haar=canonical(config["haar"]),
-        device=config["attack"].get("device", "auto"),
+        device=config["attack"]["device"],
     script:
         "../scripts/audit.py"

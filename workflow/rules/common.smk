@@ -1,5 +1,4 @@
 # Shared helpers: config validation, path helpers and input functions. No rule lives here.
-import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -7,8 +6,16 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from idia.codedeps import script_modules
+from idia.settings import (
+    canonical,
+    check_config,
+    injected_models,
+    injection_levels,
+    lookup,
+    model_registry,
+    utility_models,
+)
 from idia.sources import Needed, file_name, is_remote, missing_message
-from idia.templates import PAPER_TEMPLATES
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -42,84 +49,36 @@ INJECTION = config.get("injection")
 CHECKS = []
 
 
-def injected_models():
-    """The controlled-injection grid: one trained model per (architecture, level N)."""
-    if not INJECTION:
-        return {}
-    return {
-        f"{name}-n{n}": {**spec, "injection": {"model": name, "n": n}}
-        for name, spec in INJECTION["models"].items()
-        for n in sorted(INJECTION["levels"], reverse=True)
-    }
+MODELS = model_registry(config)
+# track C's grid: {"<architecture>-n<N>": model}, a part of MODELS
+GRID = injected_models(INJECTION)
+check_config(config)
 
 
-MODELS = {**config["models"], **injected_models()}
-for _name, _model in MODELS.items():
-    if sum(key in _model for key in ("train", "pretrained", "spec")) != 1 or (
-        "spec" not in _model and "arch" not in _model
-    ):
-        raise ValueError(
-            f"config: model {_name!r} needs exactly one of `train:` (trained by the workflow, "
-            "with `arch:`), `pretrained:` (an open_clip tag or weight file, with `arch:`) or "
-            "`spec:` (any backend: open_clip:ARCH/TAG_OR_FILE, open_clip:hf-hub:ORG/NAME, "
-            "hf:ORG/NAME_OR_DIR, local:DIR)"
-        )
-if INJECTION:
-    _clash = sorted(set(config["models"]) & set(injected_models()))
-    if _clash:
-        raise ValueError(
-            f"config: models {_clash} clash with the injection grid's names"
-        )
-    if INJECTION["retrieval"]["model"] not in config["models"]:
-        raise ValueError(
-            f"config: injection.retrieval.model {INJECTION['retrieval']['model']!r} is not one "
-            f"of `models:` ({', '.join(config['models'])})"
-        )
-    _lacking = [
-        key
-        for key, present in (
-            ("sources.cc3m", "cc3m" in SOURCES),
-            ("injection.utility.eval_dir", "eval_dir" in INJECTION.get("utility", {})),
-            ("injection.utility.pairs", "pairs" in INJECTION.get("utility", {})),
-        )
-        if not present
-    ]
-    if _lacking:
-        raise ValueError(
-            f"config: track C (injection:) needs {', '.join(_lacking)}; see config/paper.yaml"
-        )
-_templates = config["attack"]["templates"]
-_n_templates = len(PAPER_TEMPLATES) if _templates == "paper" else len(_templates)
-if config["attack"]["tau"] > _n_templates:
-    raise ValueError(
-        f"config: attack.tau={config['attack']['tau']} but the attack has {_n_templates} prompt "
-        "templates: a person could never be called a member. Set attack.tau between 1 and "
-        f"{_n_templates}."
-    )
-if (
-    config["attack"].get("short", "error") == "error"
-    and config["identities"]["min_photos"] < config["attack"]["k_max"]
-):
-    raise ValueError(
-        f"config: identities.min_photos={config['identities']['min_photos']} is below "
-        f"attack.k_max={config['attack']['k_max']}: a person kept with fewer photos than "
-        "k_max would stop the attack. Raise min_photos or set attack.short: clamp."
-    )
+def config_provider(*keys):
+    """``config[keys[0]][keys[1]]...`` as a params/resources function, read when a job is built
+    (the schema has filled in every default), so that a rule may name a setting of an optional
+    section (`injection:`, `world.base`) and a config without it still parses."""
+
+    def setting(wildcards):
+        return lookup(config, *keys)
+
+    return setting
+
+
+def model_setting(*keys):
+    """``MODELS[model][keys[0]]...`` of the job's ``{model}`` wildcard, as a params/resources
+    function (e.g. a trained model's `train.gpus`)."""
+
+    def setting(wildcards):
+        return lookup(MODELS[wildcards.model], *keys)
+
+    return setting
 
 
 wildcard_constraints:
     shard=r"[A-Za-z0-9_.-]+",
     model=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-
-
-def canonical(value):
-    """A config value with dict keys sorted, recursively: Snakemake sees a dict param as changed
-    when only its key order changed, so every dict param goes through here."""
-    if isinstance(value, dict):
-        return {key: canonical(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [canonical(v) for v in value]
-    return value
 
 
 def package(script):
@@ -220,7 +179,7 @@ def user_supplied():
     if INJECTION:
         if not is_remote(SOURCES["cc3m"]["train"]):
             needed.append(Needed(SOURCES["cc3m"]["train"], how["cc3m"]))
-        utility = INJECTION.get("utility", {})
+        utility = INJECTION["utility"]
         needed.append(Needed(utility["eval_dir"], how["imagenet"]))
         needed.append(Needed(utility["pairs"], how["pairs"]))
         if "classnames" in utility:
@@ -250,9 +209,9 @@ def reference_counts():
 
 
 def laion_columns():
-    return {"url": "URL", "caption": "TEXT", "key": "SAMPLE_ID"} | SOURCES["laion"].get(
-        "columns", {}
-    )
+    """The LAION metadata's column names (the schema defaults LAION's own)."""
+    columns = SOURCES["laion"]["columns"]
+    return {key: columns[key] for key in ("url", "caption", "key")}
 
 
 def caption_parquet(wildcards):
@@ -294,9 +253,7 @@ def training_inputs(wildcards):
     if level:
         folder = f"{RESULTS}/inject/n{level['n']}"
         return {
-            "shards": [
-                f"{folder}/{i:05d}.tar" for i in range(INJECTION.get("shards", 1))
-            ],
+            "shards": [f"{folder}/{i}.tar" for i in inject_shard_ids()],
             "stats": [f"{folder}/inject.json"],
         }
     return {
@@ -345,6 +302,16 @@ def model_spec(name):
 
 def model_params(wildcards):
     return model_spec(wildcards.model)
+
+
+def training_runs(wildcards):
+    """Where open_clip's trainer keeps a model's runs (logs, epoch checkpoints)."""
+    return f"{RESULTS}/models/{wildcards.model}/runs"
+
+
+def figure_model_spec(wildcards):
+    """What a figure says about its model: everything but the training recipe."""
+    return canonical({k: v for k, v in MODELS[wildcards.model].items() if k != "train"})
 
 
 def arch_config_file(wildcards):
@@ -399,13 +366,6 @@ def figure_targets():
     return targets
 
 
-def injection_setting(section, key):
-    """`injection.<section>.<key>` as a params/resources function: read when a track C job is
-    built (the schema fills in defaults), so a config without `injection:` still parses.
-    """
-    return lambda wildcards: INJECTION[section][key]
-
-
 def base_shard_ids():
     if not INJECTION:
         return []
@@ -420,25 +380,59 @@ def base_tar(wildcards):
     return f"{RESULTS}/base/download/{wildcards.shard}/00000.tar"
 
 
+def base_image_options(wildcards):
+    """The CC3M recipe: at most `image_size` px (0 keeps the size), no aspect ratio beyond
+    `max_aspect_ratio`."""
+    base = INJECTION["base"]
+    return canonical(
+        {
+            "image_size": base["image_size"] or None,
+            "max_aspect_ratio": base["max_aspect_ratio"],
+        }
+    )
+
+
 def base_tars():
     return [base_tar(SimpleNamespace(shard=s)) for s in base_shard_ids()]
 
 
-def presence_truth():
-    """A table (person_id, planted) to score the face filter against, when one is known."""
-    return INJECTION["presence"].get("truth", []) if INJECTION else []
+def presence_truth(wildcards):
+    """A table (person_id, planted) to score the face filter against, when the config names one
+    (`injection.presence.truth` is optional: a real corpus has no known truth)."""
+    presence = INJECTION["presence"]
+    return presence["truth"] if "truth" in presence else []
 
 
 def injection_pairs():
     return f"{RESULTS}/pairs/pairs.parquet"
 
 
-def injection_levels():
-    return sorted(INJECTION["levels"], reverse=True)
+def injected_levels():
+    """Track C's levels N, largest first; none without `injection:`."""
+    return injection_levels(INJECTION) if INJECTION else []
+
+
+def inject_shard_ids():
+    """The training shards an injection level writes (one when there is no `injection:`, so the
+    rule still parses)."""
+    return [f"{i:05d}" for i in range(INJECTION["shards"] if INJECTION else 1)]
 
 
 def injection_models_of(name):
-    return [f"{name}-n{n}" for n in injection_levels()]
+    return [f"{name}-n{n}" for n in injected_levels()]
+
+
+def injected_scores(wildcards):
+    """The attack scores of architecture ``{name}``'s grid, one model per level."""
+    return expand(
+        f"{RESULTS}/attack/{{model}}/scores.parquet",
+        model=injection_models_of(wildcards.name),
+    )
+
+
+def cohort_min_pairs(wildcards):
+    """A member must have a confirmed pair for every level: the largest level's worth."""
+    return max(INJECTION["levels"])
 
 
 def retrieval_model():
@@ -449,9 +443,29 @@ def retrieval_model_inputs(wildcards):
     return model_inputs(SimpleNamespace(model=retrieval_model()))
 
 
+def retrieval_model_params(wildcards):
+    return model_spec(retrieval_model())
+
+
+def retrieval_queries(wildcards):
+    """The identities' photos as the retrieval model encoded them for the attack."""
+    folder = f"{RESULTS}/attack/{retrieval_model()}"
+    return {
+        "queries": f"{folder}/image_emb.npy",
+        "photos": f"{folder}/photos.parquet",
+    }
+
+
+def utility_templates(wildcards):
+    """The utility's zero-shot templates: none (the script then uses the CLIP paper's 80) unless
+    the config names them (`injection.utility.templates` is optional, with no default).
+    """
+    return INJECTION["utility"].get("templates")
+
+
 def utility_inputs(wildcards):
     """The labelled evaluation set and held-out pairs the utility table is measured on."""
-    options = (INJECTION or {}).get("utility", {})
+    options = INJECTION["utility"]
     return {
         key: options[key]
         for key in ("eval_dir", "classnames", "pairs")
@@ -488,7 +502,7 @@ def audit_slug():
     """
     from idia.facescrub import person_id
 
-    return person_id(str(config.get("audit_name", "")).strip())
+    return person_id(str(config["audit_name"]).strip())
 
 
 def audit_target(wildcards):

@@ -65,13 +65,4 @@ use rule download_shard as download_base_shard with:
         download=canonical(config["download"]),
         columns={"url": "url", "caption": "caption"},
         # the CC3M recipe: at most `image_size` px, no aspect ratio beyond `max_aspect_ratio`
-        images=(
-            canonical(
-                {
-                    "image_size": INJECTION["base"]["image_size"] or None,
-                    "max_aspect_ratio": INJECTION["base"]["max_aspect_ratio"],
-                }
-            )
-            if INJECTION
-            else {}
-        ),
+        images=base_image_options,

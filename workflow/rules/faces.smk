@@ -22,9 +22,9 @@ rule face_classifier:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=injection_setting("face_classifier", "gpus"),
+        gpu=config_provider("injection", "face_classifier", "gpus"),
     params:
-        classifier=canonical(INJECTION["face_classifier"]) if INJECTION else {},
+        classifier=config_provider("injection", "face_classifier"),
         haar=canonical(config["haar"]),
     script:
         "../scripts/face_classifier.py"
@@ -62,7 +62,7 @@ rule presence:
         ),
         identities=identities_table(),
         classifier=f"{RESULTS}/faces/classifier/report.json",
-        truth=presence_truth(),
+        truth=presence_truth,
         code=package("presence.py"),
     output:
         table=report(
@@ -79,7 +79,7 @@ rule presence:
         mem_mb=2000,
         runtime=10,
     params:
-        presence=canonical(INJECTION["presence"]) if INJECTION else {},
+        presence=config_provider("injection", "presence"),
     script:
         "../scripts/presence.py"
 
@@ -105,8 +105,7 @@ rule cohort:
         mem_mb=1000,
         runtime=5,
     params:
-        cohort=canonical(INJECTION["cohort"]) if INJECTION else {},
-        # a member must have a confirmed pair for every level: the largest level's worth
-        min_pairs=max(INJECTION["levels"]) if INJECTION else 0,
+        cohort=config_provider("injection", "cohort"),
+        min_pairs=cohort_min_pairs,
     script:
         "../scripts/cohort.py"

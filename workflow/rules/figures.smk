@@ -24,9 +24,7 @@ rule figure_metrics_vs_k:
         figure="metrics_vs_k",
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],
-        spec=lambda wildcards: canonical(
-            {k: v for k, v in MODELS[wildcards.model].items() if k != "train"}
-        ),
+        spec=figure_model_spec,
     script:
         "../scripts/figure.py"
 

@@ -11,10 +11,7 @@ rule inject_level:
     output:
         shards=expand(
             f"{RESULTS}/inject/n{{n}}/{{i}}.tar",
-            i=[
-                f"{i:05d}"
-                for i in range(INJECTION.get("shards", 1) if INJECTION else 1)
-            ],
+            i=inject_shard_ids(),
             allow_missing=True,
         ),
         counts=f"{RESULTS}/inject/n{{n}}/counts.parquet",
@@ -32,24 +29,17 @@ rule inject_level:
         mem_mb=8000,
         runtime=60,
     params:
-        levels=injection_levels() if INJECTION else [],
-        seed=INJECTION["seed"] if INJECTION else 0,
-        shards=INJECTION.get("shards", 1) if INJECTION else 1,
+        levels=injected_levels(),
+        seed=config_provider("injection", "seed"),
+        shards=config_provider("injection", "shards"),
     script:
         "../scripts/inject.py"
 
 
 rule figure_by_n:
     input:
-        scores=lambda wildcards: expand(
-            f"{RESULTS}/attack/{{model}}/scores.parquet",
-            model=injection_models_of(wildcards.name),
-        ),
-        truth=(
-            expand(f"{RESULTS}/inject/n{{n}}/truth.parquet", n=injection_levels())
-            if INJECTION
-            else []
-        ),
+        scores=injected_scores,
+        truth=expand(f"{RESULTS}/inject/n{{n}}/truth.parquet", n=injected_levels()),
         code=package("figure_by_n.py"),
     output:
         rate=report(
@@ -76,7 +66,7 @@ rule figure_by_n:
         mem_mb=2000,
         runtime=10,
     params:
-        levels=injection_levels() if INJECTION else [],
+        levels=injected_levels(),
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],
     script:
@@ -87,16 +77,10 @@ rule injection_summary:
     input:
         metrics=expand(
             f"{RESULTS}/attack/{{model}}/metrics.parquet",
-            model=list(injected_models()),
+            model=list(GRID),
         ),
-        utility=expand(
-            f"{RESULTS}/models/{{model}}/utility.json", model=list(injected_models())
-        ),
-        counts=(
-            expand(f"{RESULTS}/inject/n{{n}}/inject.json", n=injection_levels())
-            if INJECTION
-            else []
-        ),
+        utility=expand(f"{RESULTS}/models/{{model}}/utility.json", model=list(GRID)),
+        counts=expand(f"{RESULTS}/inject/n{{n}}/inject.json", n=injected_levels()),
         filter=f"{RESULTS}/faces/filter.json",
         classifier=f"{RESULTS}/faces/classifier/report.json",
         code=package("injection_summary.py"),
@@ -116,7 +100,7 @@ rule injection_summary:
     params:
         models={
             name: spec["injection"] | {"arch": spec["arch"]}
-            for name, spec in injected_models().items()
+            for name, spec in GRID.items()
         },
         k=config["attack"]["k_max"],
         tau=config["attack"]["tau"],

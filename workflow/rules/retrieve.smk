@@ -22,10 +22,10 @@ rule embed_base_shard:
         mem_mb=8000,
         runtime=120,
     params:
-        model=lambda wildcards: model_spec(retrieval_model()),
-        batch_size=injection_setting("retrieval", "batch_size"),
-        chunk=injection_setting("retrieval", "chunk"),
-        device=config["attack"].get("device", "auto"),
+        model=retrieval_model_params,
+        batch_size=config_provider("injection", "retrieval", "batch_size"),
+        chunk=config_provider("injection", "retrieval", "chunk"),
+        device=config["attack"]["device"],
     script:
         "../scripts/embed_shard.py"
 
@@ -56,21 +56,20 @@ rule build_index:
         runtime=120,
     params:
         parts=base_shard_ids(),
-        kind=injection_setting("retrieval", "index"),
-        seed=injection_setting("retrieval", "seed"),
+        kind=config_provider("injection", "retrieval", "index"),
+        seed=config_provider("injection", "retrieval", "seed"),
     script:
         "../scripts/build_index.py"
 
 
 rule retrieve:
     input:
+        unpack(retrieval_queries),
         index=f"{RESULTS}/retrieval/index/image.index",
         meta=expand(
             f"{RESULTS}/retrieval/embeddings/metadata/metadata_{{shard}}.parquet",
             shard=base_shard_ids(),
         ),
-        queries=lambda wildcards: f"{RESULTS}/attack/{retrieval_model()}/image_emb.npy",
-        photos=lambda wildcards: f"{RESULTS}/attack/{retrieval_model()}/photos.parquet",
         code=package("retrieve.py"),
     output:
         f"{RESULTS}/retrieval/retrieved.parquet",
@@ -84,7 +83,7 @@ rule retrieve:
         runtime=30,
     params:
         parts=base_shard_ids(),
-        k=injection_setting("retrieval", "k"),
-        nprobe=injection_setting("retrieval", "nprobe"),
+        k=config_provider("injection", "retrieval", "k"),
+        nprobe=config_provider("injection", "retrieval", "nprobe"),
     script:
         "../scripts/retrieve.py"

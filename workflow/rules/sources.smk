@@ -198,6 +198,6 @@ rule confirm_pairs:
         runtime=120,
     params:
         haar=canonical(config["haar"]),
-        min_confidence=injection_setting("pairs", "min_confidence"),
+        min_confidence=config_provider("injection", "pairs", "min_confidence"),
     script:
         "../scripts/confirm_pairs.py"

@@ -21,12 +21,12 @@ rule train_clip:
     resources:
         mem_mb=8000,
         runtime=600,
-        gpu=lambda wildcards: MODELS[wildcards.model]["train"].get("gpus", 0),
-        nodes=lambda wildcards: MODELS[wildcards.model]["train"].get("nodes", 1),
+        gpu=model_setting("train", "gpus"),
+        nodes=model_setting("train", "nodes"),
     params:
-        train=lambda wildcards: canonical(MODELS[wildcards.model]["train"]),
-        arch=lambda wildcards: MODELS[wildcards.model]["arch"],
-        runs=lambda wildcards: f"{RESULTS}/models/{wildcards.model}/runs",
+        train=model_setting("train"),
+        arch=model_setting("arch"),
+        runs=training_runs,
     script:
         "../scripts/train.py"
 
@@ -48,9 +48,9 @@ rule utility:
         runtime=60,
     params:
         model=model_params,
-        templates=(INJECTION or {}).get("utility", {}).get("templates"),
-        batch_size=config["attack"].get("batch_size", 256),
-        device=config["attack"].get("device", "auto"),
+        templates=utility_templates,
+        batch_size=config["attack"]["batch_size"],
+        device=config["attack"]["device"],
     script:
         "../scripts/utility.py"
 
@@ -74,12 +74,6 @@ rule utility_table:
         mem_mb=500,
         runtime=5,
     params:
-        models={
-            name: {
-                "arch": spec.get("arch", spec.get("spec")),
-                "n": spec.get("injection", {}).get("n"),
-            }
-            for name, spec in MODELS.items()
-        },
+        models=utility_models(MODELS),
     script:
         "../scripts/utility_table.py"

@@ -66,7 +66,7 @@ if "world" in config:
                     )
                 }
             ),
-            base=canonical(config["world"].get("base", {})),
+            base=config_provider("world", "base"),
         script:
             "../scripts/world_base.py"
 

@@ -15,7 +15,6 @@ result = detection_rate(
     min_neighbors=haar["min_neighbors"],
     min_size=haar["min_size"],
 )
-result["undetected"] = [str(p) for p in result.get("undetected", [])]
 result["parameters"] = dict(haar)
 write_json(snakemake.output[0], result)
 print(f"Haar cascade found a face in {result['n_detected']}/{result['n_images']} photos")
