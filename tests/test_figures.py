@@ -419,3 +419,50 @@ def test_rate_by_bin_error_bars_are_clopper_pearson(tmp_path, drawn):
         drawn_hi = [seg[:, 1].max() for seg in segments]
         np.testing.assert_allclose(drawn_lo, table[f"{rate}_lo"])
         np.testing.assert_allclose(drawn_hi, table[f"{rate}_hi"])
+
+
+def _level_truth(members: list[str], n: int) -> pd.DataFrame:
+    is_member = [p in members for p in ["p1", "p2", "p4"]]
+    return pd.DataFrame(
+        {
+            "person_id": ["p1", "p2", "p4"],
+            "name": ["Ann A", "Bob B", "Di D"],
+            "count": [0] * 3,
+            "member": is_member,
+            "bin": [f"N={n}" if m else "non-member" for m in is_member],
+            "bin_index": [0 if m else -1 for m in is_member],
+        }
+    )
+
+
+def test_stack_levels_makes_one_identity_and_one_bin_per_level():
+    scores = _scores()[lambda t: t["person_id"] != "p3"]
+    stacked, truths = figures.stack_levels(
+        [5, 1], [scores, scores], [_level_truth(["p1", "p2"], 5), _level_truth(["p1"], 1)]
+    )
+    assert len(stacked) == 2 * len(scores) and truths["person_id"].is_unique
+    by_id = truths.set_index("person_id")["bin_index"].to_dict()
+    # the bins are ordered by N: N=1 first
+    assert by_id == {"p1|N=5": 1, "p2|N=5": 1, "p4|N=5": -1, "p1|N=1": 0, "p2|N=1": -1,
+                     "p4|N=1": -1}  # fmt: skip
+    assert set(stacked["person_id"]) == set(by_id)
+    with pytest.raises(ValueError, match="2 levels need"):
+        figures.stack_levels([5, 1], [scores], [_level_truth(["p1"], 5)])
+
+
+def test_plot_by_level_draws_both_figures(tmp_path):
+    scores = _scores()[lambda t: t["person_id"] != "p3"]
+    paths = {}
+    for n, members in ((2, ["p1", "p2"]), (1, ["p1"])):
+        scores.to_parquet(tmp_path / f"s{n}.parquet")
+        _level_truth(members, n).to_parquet(tmp_path / f"t{n}.parquet")
+    for key in ("rate", "rate_pdf", "heatmap", "heatmap_pdf"):
+        paths[key] = tmp_path / (key.removesuffix("_pdf") + (".pdf" if "pdf" in key else ".png"))
+    table = figures.plot_by_level(
+        name="c", k=2, tau=2, levels=[2, 1],
+        scores=[tmp_path / "s2.parquet", tmp_path / "s1.parquet"],
+        truths=[tmp_path / "t2.parquet", tmp_path / "t1.parquet"], **paths,
+    )  # fmt: skip
+    assert list(table["n"]) == [1, 2]  # N=1: p1; N=2: p1, p2
+    _assert_png_pdf(paths["rate"], paths["rate_pdf"])
+    _assert_png_pdf(paths["heatmap"], paths["heatmap_pdf"])

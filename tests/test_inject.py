@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from idia.download import read_shard, write_shard
-from idia.inject import check_levels, choose_pairs, inject, read_back_counts, verify_counts
+from idia.inject import (
+    check_levels,
+    choose_pairs,
+    inject,
+    inject_level,
+    read_back_counts,
+    truth_table,
+    verify_counts,
+)
 from idia.render import render_face, render_scene, sample_identity
 from idia.render import write_jpeg as _write_jpeg
 
@@ -143,3 +151,36 @@ def test_shards_stream_and_scattered_samples_are_rejected(tmp_path):
             tar.addfile(info, io.BytesIO(b"z"))
     with pytest.raises(ValueError, match="'a' are not next to each other"):
         list(iter_shard(bad))
+
+
+def test_truth_table_puts_members_in_one_bin_per_level():
+    counts = pd.DataFrame(
+        {"person_id": ["p0", "p1", "p2"], "name": ["A", "B", "C"], "tagged": [3, 0, 3]}
+    )
+    truth = truth_table(counts, ["p2", "p0"], 3)
+    assert list(truth.columns) == ["person_id", "name", "count", "member", "bin", "bin_index"]
+    assert list(truth["member"]) == [True, False, True]
+    assert list(truth["bin"]) == ["N=3", "non-member", "N=3"]
+    assert list(truth["bin_index"]) == [0, -1, 0] and list(truth["count"]) == [3, 0, 3]
+
+
+def test_inject_level_writes_checked_counts_truth_and_stats(world, tmp_path):
+    """The job from the cohort table: only members and non-members enter, members have exactly
+    N pairs in the shards, the stats count what was written."""
+    pairs, base, persons = world
+    pairs.to_parquet(tmp_path / "pairs.parquet")
+    cohort = persons.assign(status=["member", "non-member", "member", "excluded"])
+    cohort.to_csv(tmp_path / "cohort.csv", index=False)
+    out = tmp_path / "n2"
+    stats = inject_level(
+        cohort=tmp_path / "cohort.csv", pairs=tmp_path / "pairs.parquet", base=[base], level=2,
+        levels=[2, 1], seed=3, n_shards=2, shards=[out / "00000.tar", out / "00001.tar"],
+        counts_out=out / "counts.parquet", truth_out=out / "truth.parquet",
+        stats_out=out / "inject.json",
+    )  # fmt: skip
+    assert stats == json.loads((out / "inject.json").read_text())
+    assert stats["successes"] == stats["read_back_samples"] == 10 + 2 * 2
+    assert (stats["members"], stats["non_members"], stats["injected_samples"]) == (2, 1, 4)
+    truth = pd.read_parquet(out / "truth.parquet")
+    assert truth.set_index("person_id")["count"].to_dict() == {"p0": 2, "p1": 0, "p2": 2}
+    assert list(truth["bin"]) == ["N=2", "non-member", "N=2"]

@@ -18,8 +18,10 @@ from idia.stats import (
     nonmembers_needed,
     operating_points,
     person_scores,
+    person_stats,
     roc_curve,
     summarize_model,
+    tau_table,
     tpr_at_fpr,
     uniformity,
 )
@@ -314,3 +316,53 @@ def test_summarize_model_end_to_end():
     assert t["tpr_lo"] <= t["tpr"] <= t["tpr_hi"]
     assert summary["fpr_sentence"].startswith(f"{t['fp']} false positive")
     assert summary["nonmember_pvalues"]["n"] == 30
+
+
+def test_tau_table_has_every_tau_with_exact_intervals():
+    points = tau_table(np.array([0, 1, 2, 3]), np.array([False, False, True, True]), 4, ci=0.9)
+    assert list(points["tau"]) == [1, 2, 3, 4]
+    assert list(points["tp"]) == [2, 2, 1, 0] and list(points["fp"]) == [1, 0, 0, 0]
+    lo, hi = clopper_pearson(np.array([2, 2, 1, 0]), np.array([2, 2, 2, 2]), 0.1)
+    assert np.allclose(points["tpr_lo"], lo) and np.allclose(points["tpr_hi"], hi)
+    assert (points["fpr_lo"] <= points["fpr"]).all() and (points["fpr"] <= points["fpr_hi"]).all()
+
+
+def test_person_stats_reads_the_attack_outputs_and_writes_its_tables(tmp_path):
+    """The job on a world where the first half is known: decoys are the candidates without a
+    person id, the person table is sorted by combined score, the tau table spans every template."""
+    import json
+
+    import pandas as pd
+
+    from idia.attack import predict
+
+    image, text, pi, true, decoy = _null_world(10, 40, m=3, n_t=3, d=16, seed=4)
+    means = np.stack([image[pi == i].mean(axis=0) for i in range(5)])
+    text[:, :5] = _unit(text[:, :5] + 4 * means[None])
+    out = predict(image, text, true[pi])
+    np.savez(tmp_path / "pred.npz", person_index=pi, true_idx=true[pi], **out)
+    np.save(tmp_path / "image.npy", image)
+    np.save(tmp_path / "text.npy", text)
+    ids = [f"p{i}" for i in range(10)]
+    pd.DataFrame({"person_index": pi, "person_id": np.array(ids)[pi]}).to_parquet(
+        tmp_path / "photos.parquet"
+    )
+    pd.DataFrame({"person_id": ids + [None] * 40}).to_parquet(tmp_path / "candidates.parquet")
+    pd.DataFrame(
+        {"person_id": ids, "name": ids, "count": range(10, 0, -1),
+         "member": [i < 5 for i in range(10)], "bin": "b"}
+    ).to_parquet(tmp_path / "counts.parquet")  # fmt: skip
+    summary = person_stats(
+        model="m", predictions=tmp_path / "pred.npz", photos=tmp_path / "photos.parquet",
+        candidates=tmp_path / "candidates.parquet", counts=tmp_path / "counts.parquet",
+        image=tmp_path / "image.npy", text=tmp_path / "text.npy",
+        persons_out=tmp_path / "persons.csv", taus_out=tmp_path / "taus.csv",
+        summary_out=tmp_path / "summary.json", tau=1, seed=0, n_boot=50, q=0.05, ci=0.95,
+        fpr_claim=0.01,
+    )  # fmt: skip
+    assert summary["model"] == "m" and summary["decoys"] == 40
+    assert json.loads((tmp_path / "summary.json").read_text())["decoys"] == 40
+    persons = pd.read_csv(tmp_path / "persons.csv")
+    assert persons["combined_score"].is_monotonic_decreasing
+    assert set(persons.loc[persons["is_member"], "person_id"]) == set(ids[:5])
+    assert list(pd.read_csv(tmp_path / "taus.csv")["tau"]) == [1, 2, 3]

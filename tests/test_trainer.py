@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from idia.provenance import sha256_file
 from idia.trainer import (
     arch_config,
     checkpoint_epoch,
@@ -19,10 +20,12 @@ from idia.trainer import (
     final_checkpoint,
     launcher,
     model_arg,
+    model_card,
     prepare_resume,
     remove_checkpoints,
     run_id,
     run_training,
+    train_model,
     trainer_args,
 )
 
@@ -221,3 +224,54 @@ def test_a_failing_trainer_raises_with_its_output_kept(tmp_path):
     with pytest.raises(RuntimeError, match=r"exit \d+.*resumes from the latest epoch"):
         run_training(["--train-data", str(tmp_path / "missing.tar")], 0, out=out)
     assert out.getvalue().startswith("$ ") and "Traceback" in out.getvalue()
+
+
+def test_card_hashes_the_manifest_independently_of_its_order():
+    card = dict(
+        model="m", arch="a", arch_config={}, train={"epochs": 1}, device="cpu", samples=3,
+        run="abc", resumed_from_epoch=0, seconds=12.34,
+    )  # fmt: skip
+    one = model_card(manifest={"x.tar": "1", "y.tar": "2"}, **card)
+    other = model_card(manifest={"y.tar": "2", "x.tar": "1"}, **card)
+    changed = model_card(manifest={"x.tar": "1", "y.tar": "3"}, **card)
+    assert one["data_manifest_sha256"] == other["data_manifest_sha256"]
+    assert one["data_manifest_sha256"] != changed["data_manifest_sha256"]
+    assert one["train_seconds"] == 12.3 and one["trainer"] == "open_clip_train.main"
+
+
+def test_train_model_exports_a_carded_model_and_a_rerun_resumes_its_own_run(tmp_path):
+    """One real epoch: the card names the run, the samples and the shards' hashes; the exported
+    model is open_clip's local-dir layout; checkpoints go unless kept, and a rerun of the same
+    setting finds the kept checkpoint of its own run (it resumes after epoch 1)."""
+    import json
+
+    shard = _tiny_shard(tmp_path, 32)
+    stats = tmp_path / "00000_stats.json"
+    stats.write_text(json.dumps({"successes": 32}))
+    train = dict(
+        epochs=1, batch_size=8, lr=1e-3, wd=0.1, warmup=1, seed=0, workers=1, precision="fp32",
+        gpus=0, nodes=1, keep_checkpoints=True,
+    )  # fmt: skip
+    kept: list[Path] = []
+    common = dict(
+        model="m", arch="x", arch_dir=ARCH_DIR, shards=[str(shard)], stats=[stats],
+        runs=tmp_path / "runs", threads=1,
+    )  # fmt: skip
+    out = tmp_path / "m"
+    card = train_model(
+        train=train, weights=out / "open_clip_model.safetensors", card=out / "card.json",
+        keep_log=kept.append, **common,
+    )  # fmt: skip
+    assert json.loads((out / "card.json").read_text()) == card
+    assert card["samples"] == 32 and card["shards"] == {str(shard): sha256_file(shard)}
+    assert card["resumed_from_epoch"] == 0 and card["device"] == "cpu"
+    assert (out / "open_clip_model.safetensors").is_file()
+    assert kept == [tmp_path / "runs" / card["run_id"] / "job.log"]
+    assert (tmp_path / "runs" / card["run_id"] / "checkpoints" / "epoch_1.pt").is_file()
+
+    again = train_model(
+        train=train | {"keep_checkpoints": False}, weights=out / "open_clip_model.safetensors",
+        card=out / "card.json", **common,
+    )  # fmt: skip
+    assert again["run_id"] == card["run_id"] and again["resumed_from_epoch"] == 1
+    assert not list((tmp_path / "runs").glob("*/checkpoints"))

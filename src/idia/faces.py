@@ -208,9 +208,7 @@ def face_crops(
     return array, table
 
 
-def box_crops(
-    items, *, size: int = 64, margin: float = 0.25
-) -> tuple[np.ndarray, pd.DataFrame]:
+def box_crops(items, *, size: int = 64, margin: float = 0.25) -> tuple[np.ndarray, pd.DataFrame]:
     """Crops around known face boxes (FaceScrub's), the same geometry as :func:`face_crops`.
 
     ``items`` holds (path, (x, y, w, h)) pairs; returns the crops and a table with
@@ -596,3 +594,196 @@ def presence(
         + f" with confidence ≥ {min_confidence:g} (≥ {min_faces} needed)"
     )
     return table
+
+
+def presence_report(
+    faces: pd.DataFrame,
+    identities: pd.DataFrame,
+    classifier: dict,
+    truth: pd.DataFrame | None,
+    *,
+    min_faces: int,
+    min_confidence: float,
+) -> tuple[pd.DataFrame, dict]:
+    """The face filter's verdict per identity and its summary.
+
+    ``faces`` are the retrieved faces of every base shard (shard, key, status, predicted,
+    confidence); ``classifier`` is the face classifier's report. A person the classifier was not
+    trained on (fewer than 2 faces among their photos) cannot be checked: their row says so and
+    the summary lists them as unverifiable. With a ``truth`` table (person_id, planted), the
+    summary scores the filter against it: precision and recall of "present" (None when
+    undefined, as with nobody planted).
+    """
+    named = faces[faces["predicted"].notna()].assign(
+        image_key=lambda t: t["shard"] + "/" + t["key"]
+    )
+    table = presence(
+        named,
+        list(identities["person_id"]),
+        min_faces=min_faces,
+        min_confidence=min_confidence,
+    )
+    table = identities[["person_id", "name"]].merge(table, on="person_id")
+    too_few = classifier["too_few_faces"]
+    table["verifiable"] = ~table["person_id"].isin(too_few)
+    table.loc[~table["verifiable"], "present_reason"] = [
+        f"Haar found a face on {too_few[pid]} of this person's photos (the face classifier needs "
+        "2): it cannot check whether the base corpus shows them"
+        for pid in table.loc[~table["verifiable"], "person_id"]
+    ]
+    summary = {
+        "retrieved_images": int(faces[["shard", "key"]].drop_duplicates().shape[0]),
+        "faces": int(faces["predicted"].notna().sum()),
+        "images_without_face": int((faces["status"] == "no_face").sum()),
+        "images_unreadable": int((faces["status"] == "unreadable").sum()),
+        "present": sorted(table.loc[table["present"], "person_id"]),
+        "unverifiable": sorted(table.loc[~table["verifiable"], "person_id"]),
+        "classifier": {key: classifier[key] for key in ("arch", "size", "n_test", "test_accuracy")},
+        "min_faces": min_faces,
+        "min_confidence": min_confidence,
+    }
+    if truth is not None:
+        table["planted"] = table["person_id"].map(truth.set_index("person_id")["planted"])
+        table["planted"] = table["planted"].astype(bool)
+        tp = int((table["present"] & table["planted"]).sum())
+        fp = int((table["present"] & ~table["planted"]).sum())
+        fn = int((~table["present"] & table["planted"]).sum())
+        summary |= {
+            "planted": sorted(table.loc[table["planted"], "person_id"]),
+            "true_positives": tp,
+            "false_positives": fp,
+            "false_negatives": fn,
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+        }
+    return table, summary
+
+
+def filter_present(
+    *,
+    shards: Sequence[str | Path],
+    identities: str | Path,
+    classifier: str | Path,
+    truth: str | Path | None,
+    table: str | Path,
+    summary: str | Path,
+    min_faces: int,
+    min_confidence: float,
+) -> dict:
+    """The face filter's job: read the per-shard faces, write the verdict table (csv) and the
+    summary (json, returned), and log one line on how the filter did."""
+    import json
+
+    import pandas as pd
+
+    from idia.identities import read_identities
+    from idia.smk import write_json
+
+    rows, result = presence_report(
+        pd.concat([pd.read_parquet(p) for p in shards], ignore_index=True),
+        read_identities(identities),
+        json.loads(Path(classifier).read_text()),
+        pd.read_parquet(truth) if truth else None,
+        min_faces=min_faces,
+        min_confidence=min_confidence,
+    )
+    rows.to_csv(table, index=False, float_format="%.4f")
+    write_json(summary, result)
+    line = f"face filter: {len(result['present'])} identities present in the base corpus"
+    if "precision" in result:
+        line += (
+            f"; against the planted truth: precision {result['precision']}, recall "
+            f"{result['recall']} ({result['true_positives']} of {len(result['planted'])} "
+            "planted identities found)"
+        )
+    print(line)
+    return result
+
+
+def too_few_faces(table: pd.DataFrame, person_ids: Sequence[str]) -> pd.Series:
+    """Persons (of ``person_ids``) with fewer than 2 usable face crops in ``table`` (one row per
+    photo: person_id, status), with their count: they cannot be split 90/10 nor recognized, so
+    the classifier leaves them out and the cohort excludes them with that reason."""
+    ok = table[table["status"] == "ok"]
+    per_person = ok.groupby("person_id").size().reindex(person_ids, fill_value=0)
+    return per_person[per_person < 2]
+
+
+def build_face_classifier(
+    *,
+    identities: str | Path,
+    outcomes: str | Path,
+    model_out: str | Path,
+    report_out: str | Path,
+    photos_out: str | Path,
+    options: dict,
+    haar: dict,
+    threads: int,
+) -> dict:
+    """Track C's face classifier: crop every identity photo's face, train the classifier on the
+    crops (``options``: the validated ``injection.face_classifier`` section) and write it, its
+    report (returned) and the per-photo crop table.
+
+    The classifier sees faces the way the face filter will: cut around the Haar cascade's box.
+    Where the cascade finds none but the identity list gives the face's box (FaceScrub's,
+    in the acquisition ``outcomes``), the list's box is used, so that no listed face is lost.
+    """
+    import pandas as pd
+    import torch
+
+    from idia.backends import pick_device
+    from idia.identities import photo_table, read_identities
+    from idia.smk import write_json
+
+    # one core for the augmentation worker, the rest for the training step
+    torch.set_num_threads(max(1, threads - 1))
+    photos = photo_table(read_identities(identities))
+    size = options["input_size"]
+    found, found_table = face_crops(list(photos["path"]), size=size, **haar)
+    boxed = pd.read_parquet(outcomes)
+    boxed = boxed[boxed["crop"] == "ok"].set_index("photo")
+    missed = found_table.loc[found_table["status"] == "no_face", "path"]
+    boxes = boxed.loc[missed[missed.isin(boxed.index)]]
+    xywh = [(r.x1, r.y1, r.x2 - r.x1, r.y2 - r.y1) for r in boxes.itertuples()]
+    listed, listed_table = box_crops(list(zip(boxes.index, xywh)), size=size)
+    listed_table.loc[listed_table["crop_index"] >= 0, "crop_index"] += len(found)
+    crops = np.concatenate([found, listed])
+    found_table = found_table[~found_table["path"].isin(listed_table["path"])]
+    table = photos.merge(
+        pd.concat([found_table, listed_table], ignore_index=True), on="path", how="left"
+    )
+    table.to_parquet(photos_out, index=False)
+    too_few = too_few_faces(table, list(photos["person_id"].unique()))
+    if len(too_few):
+        print(f"{len(too_few)} identities have fewer than 2 detected faces and are left out: "
+              + ", ".join(f"{pid} ({n})" for pid, n in too_few.items()))  # fmt: skip
+    ok = table[(table["status"] == "ok") & ~table["person_id"].isin(too_few.index)]
+    for status, group in table[table["status"] != "ok"].groupby("status"):
+        print(f"{len(group)} photos not used ({status}); each is listed in {photos_out}")
+    classifier, report = train_face_classifier(
+        crops[ok["crop_index"].to_numpy()],
+        ok["person_id"].to_numpy(),
+        arch=options["arch"],
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        lr=options["lr"],
+        seed=options["seed"],
+        test_fraction=options["test_fraction"],
+        device="cuda" if options["gpus"] > 0 else pick_device("cpu"),
+        workers=1 if threads > 1 else 0,
+    )
+    save_face_classifier(classifier, model_out)
+    report["photos"] = int(len(table))
+    report["photos_without_face"] = int((table["status"] == "no_face").sum())
+    report["photos_unreadable"] = int((table["status"] == "unreadable").sum())
+    report["too_few_faces"] = {pid: int(n) for pid, n in too_few.items()}
+    write_json(report_out, report)
+    print(
+        f"face crops: {int((found_table['status'] == 'ok').sum())} around the Haar cascade's "
+        f"box, {len(listed)} around the list's box where the cascade found none"
+    )
+    print(
+        f"face classifier {options['arch']}: held-out accuracy {report['test_accuracy']:.3f} on "
+        f"{report['n_test']} crops of {len(report['classes'])} identities"
+    )
+    return report

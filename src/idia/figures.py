@@ -638,3 +638,60 @@ def plot_pvalue_qq(persons: pd.DataFrame, png: str | Path, pdf: str | Path, titl
         _title(ax, title)
     save(fig, png, pdf)
     return fig
+
+
+def stack_levels(
+    levels: Sequence[int], scores: Sequence[pd.DataFrame], truths: Sequence[pd.DataFrame]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The injection grid's scores and truth tables (one pair per level N) as one study: a person
+    becomes one identity per level (``person_id|N=n``) and the levels become the occurrence bins,
+    ordered by N, so the paper's TPR-vs-occurrences plots become TPR-vs-injected-pairs."""
+    if not len(levels) == len(scores) == len(truths):
+        raise ValueError(
+            f"{len(levels)} levels need as many score and truth tables, got {len(scores)} and "
+            f"{len(truths)}"
+        )
+    order = {n: i for i, n in enumerate(sorted(levels))}
+    all_scores, all_truths = [], []
+    for n, score, truth in zip(levels, scores, truths):
+        score, truth = score.copy(), truth.copy()
+        score["person_id"] = score["person_id"] + f"|N={n}"
+        truth["person_id"] = truth["person_id"] + f"|N={n}"
+        truth["bin_index"] = truth["bin_index"].where(~truth["member"], order[n])
+        all_scores.append(score)
+        all_truths.append(truth)
+    return pd.concat(all_scores, ignore_index=True), pd.concat(all_truths, ignore_index=True)
+
+
+def plot_by_level(
+    *,
+    name: str,
+    k: int,
+    tau: int,
+    levels: Sequence[int],
+    scores: Sequence[str | Path],
+    truths: Sequence[str | Path],
+    rate: str | Path,
+    rate_pdf: str | Path,
+    heatmap: str | Path,
+    heatmap_pdf: str | Path,
+) -> pd.DataFrame:
+    """One architecture of the injection grid: TPR / FNR by injected pairs at ``k`` photos and
+    the TPR heatmap over photos x injected pairs, from each level's scores and truth tables.
+    Returns (and logs) the rates by level."""
+    stacked_scores, stacked_truths = stack_levels(
+        list(levels),
+        [pd.read_parquet(p) for p in scores],
+        [pd.read_parquet(p) for p in truths],
+    )
+    label = "injected pairs per member (N)"
+    table = plot_rate_by_bin(
+        stacked_scores, stacked_truths, k, tau, png=rate, pdf=rate_pdf,
+        title=f"{name}: TPR / FNR by injected pairs (k={k})", bin_label=label,
+    )  # fmt: skip
+    print(table.to_string(index=False))
+    plot_tpr_heatmap(
+        stacked_scores, stacked_truths, tau, png=heatmap, pdf=heatmap_pdf,
+        title=f"{name}: TPR over attack photos x injected pairs", bin_label=label,
+    )  # fmt: skip
+    return table

@@ -176,3 +176,72 @@ def verify_counts(counts: pd.DataFrame, expected: pd.Series, level: int) -> None
         raise AssertionError(
             f"injected shards for N={level} do not hold the planned counts: {listed}"
         )
+
+
+def truth_table(counts: pd.DataFrame, members: Sequence[str], level: int) -> pd.DataFrame:
+    """Track C's membership truth at level N, in the counts table's layout that the attack and
+    the figures read for track L (person_id, name, count, member, bin, bin_index): ``count`` is
+    the number of tagged samples read back from the shards, members form the one bin "N=level"
+    (index 0), non-members bin -1."""
+    is_member = counts["person_id"].isin(list(members))
+    return pd.DataFrame(
+        {
+            "person_id": counts["person_id"],
+            "name": counts["name"],
+            "count": counts["tagged"],
+            "member": is_member,
+            "bin": [f"N={level}" if m else "non-member" for m in is_member],
+            "bin_index": [0 if m else -1 for m in is_member],
+        }
+    )
+
+
+def inject_level(
+    *,
+    cohort: str | Path,
+    pairs: str | Path,
+    base: Sequence[str | Path],
+    level: int,
+    levels: Sequence[int],
+    seed: int,
+    n_shards: int,
+    shards: Sequence[str | Path],
+    counts_out: str | Path,
+    truth_out: str | Path,
+    stats_out: str | Path,
+) -> dict:
+    """Track C's job for one level N: write the training shards (next to ``counts_out``) in which
+    every member of the cohort has exactly N named pairs, read them back and check the counts,
+    and write the counts, the truth table and the stats (returned; img2dataset's ``successes``
+    is the sample count the trainer needs)."""
+    from idia.smk import write_json
+
+    table = pd.read_csv(cohort, dtype={"person_id": str})
+    persons = table[table["status"].isin(["member", "non-member"])].sort_values("person_id")
+    members = list(persons.loc[persons["status"] == "member", "person_id"])
+    chosen = choose_pairs(pd.read_parquet(pairs), members, levels, seed)
+    written = inject(base, chosen, level, Path(counts_out).parent, n_shards=n_shards, seed=seed)
+    # Read the shards back: the counts the figures use are the counts in the data.
+    counts = read_back_counts(shards, persons)
+    expected = persons.set_index("person_id")["status"].eq("member") * level
+    verify_counts(counts, expected, level)
+    counts.to_parquet(counts_out, index=False)
+    truth = truth_table(counts, members, level)
+    truth.to_parquet(truth_out, index=False)
+    stats = {
+        "level": level,
+        "successes": int(len(written)),
+        "base_samples": int((written["source"] == "base").sum()),
+        "injected_samples": int((written["source"] == "injected").sum()),
+        "members": len(members),
+        "non_members": int((~truth["member"]).sum()),
+        "verified": True,
+        "read_back_samples": int(counts.attrs["samples"]),
+    }
+    write_json(stats_out, stats)
+    print(
+        f"N={level}: {stats['injected_samples']} named pairs of {len(members)} members shuffled "
+        f"into {stats['base_samples']} base samples; read back: every member exactly {level}, "
+        "every non-member 0"
+    )
+    return stats

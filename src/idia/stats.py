@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,8 +30,10 @@ __all__ = [
     "nonmembers_needed",
     "operating_points",
     "person_scores",
+    "person_stats",
     "roc_curve",
     "summarize_model",
+    "tau_table",
     "tpr_at_fpr",
     "uniformity",
 ]
@@ -553,3 +556,86 @@ def summarize_model(
     summary["n_bh_members"] = int(persons["bh_member"].sum())
     summary["nonmember_pvalues"] = uniformity(persons["p_value"].to_numpy()[has & ~member])
     return persons, summary
+
+
+def tau_table(vote_score, labels, n_templates: int, ci: float = 0.95) -> pd.DataFrame:
+    """Every tau 1..``n_templates`` as an operating point with exact (Clopper–Pearson) ``ci``
+    intervals on its TPR and FPR: the vote rule's whole trade-off in one table."""
+    points = operating_points(vote_score, labels, range(1, n_templates + 1))
+    alpha = 1 - ci
+    for rate, hits, total in (
+        ("tpr", points["tp"], points["tp"] + points["fn"]),
+        ("fpr", points["fp"], points["fp"] + points["tn"]),
+    ):
+        lo, hi = clopper_pearson(hits.to_numpy(), total.to_numpy(), alpha)
+        points[f"{rate}_lo"], points[f"{rate}_hi"] = lo, hi
+    return points
+
+
+def person_stats(
+    *,
+    model: str,
+    predictions: str | Path,
+    photos: str | Path,
+    candidates: str | Path,
+    counts: str | Path,
+    image: str | Path,
+    text: str | Path,
+    persons_out: str | Path,
+    taus_out: str | Path,
+    summary_out: str | Path,
+    tau: int,
+    seed: int,
+    n_boot: int,
+    q: float,
+    ci: float,
+    fpr_claim: float,
+) -> dict:
+    """One model's person-level statistics from its attack outputs: the person table (csv, by
+    combined score), every tau with exact intervals (csv) and the summary (json, returned).
+
+    The p-values' decoys are the random filler names only: other study identities' names may be
+    known to the model, which would break the exchangeability the p-value rests on.
+    """
+    from idia.attack import true_name_per_person
+    from idia.smk import write_json
+
+    pred = np.load(predictions)
+    photo_table = pd.read_parquet(photos)
+    decoy_mask = pd.read_parquet(candidates)["person_id"].isna().to_numpy()
+    count_table = pd.read_parquet(counts).set_index("person_id")
+    persons = photo_table.drop_duplicates("person_index").sort_values("person_index")
+    table, summary = summarize_model(
+        pred["pred"],
+        pred["rank"],
+        pred["margin"],
+        pred["person_index"],
+        true_name_per_person(pred["person_index"], pred["true_idx"]),
+        count_table.loc[persons["person_id"], "member"].to_numpy(bool),
+        np.load(image),
+        np.load(text),
+        decoy_mask,
+        tau=tau,
+        seed=seed,
+        n_boot=n_boot,
+        q=q,
+        ci=ci,
+        fpr_claim=fpr_claim,
+    )
+    meta = count_table.loc[persons["person_id"], ["name", "count", "bin"]].reset_index()
+    table = pd.concat([meta, table.reset_index(drop=True)], axis=1)
+    table = table.sort_values(["combined_score", "count"], ascending=False)
+    table.to_csv(persons_out, index=False, float_format="%.6g")
+    points = tau_table(
+        table["vote_score"].to_numpy(), table["is_member"].to_numpy(), pred["pred"].shape[1], ci
+    )
+    points.to_csv(taus_out, index=False, float_format="%.4f")
+    summary["model"] = model
+    summary["decoys"] = int(decoy_mask.sum())
+    write_json(summary_out, summary)
+    vote = summary["vote"]
+    print(
+        f"{model}: AUC {vote['auc']:.3f} [{vote['auc_lo']:.3f}, {vote['auc_hi']:.3f}]; "
+        f"{summary['fpr_sentence']}"
+    )
+    return summary

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -397,3 +397,130 @@ if __name__ == "__main__":
     from open_clip_train.main import main
 
     main(sys.argv[1:])
+
+
+def training_samples(stats: list[str | Path]) -> int:
+    """Samples in the training shards, from their img2dataset ``*_stats.json`` files: the
+    trainer needs the count up front (``--train-num-samples``)."""
+    return sum(json.loads(Path(p).read_text())["successes"] for p in stats)
+
+
+def model_card(
+    *,
+    model: str,
+    arch: str,
+    arch_config: dict,
+    train: dict,
+    device: str,
+    samples: int,
+    manifest: dict[str, str],
+    run: str,
+    resumed_from_epoch: int | None,
+    seconds: float,
+) -> dict:
+    """The JSON card a trained model carries: what it is, what it saw (each shard's sha256 and
+    one hash of them all, so that two cards compare by one value) and how the run went."""
+    return {
+        "model": model,
+        "arch": arch,
+        "arch_config": arch_config,
+        "train": train,
+        "device": device,
+        "samples": samples,
+        "shards": manifest,
+        "data_manifest_sha256": hashlib.sha256(
+            json.dumps(manifest, sort_keys=True).encode()
+        ).hexdigest(),
+        "run_id": run,
+        "resumed_from_epoch": resumed_from_epoch,
+        "train_seconds": round(seconds, 1),
+        "trainer": "open_clip_train.main",
+    }
+
+
+def train_model(
+    *,
+    model: str,
+    arch: str,
+    arch_dir: str | Path | None,
+    train: dict,
+    shards: list[str],
+    stats: list[str | Path],
+    runs: str | Path,
+    weights: str | Path,
+    card: str | Path,
+    threads: int,
+    keep_log: Callable[[Path], None] | None = None,
+) -> dict:
+    """Train ``model`` with open_clip's trainer, export it as a ``local-dir:`` model next to
+    ``weights`` and write its ``card``; return the card.
+
+    ``train`` is the model's validated ``train:`` section (the schema fills its defaults). The
+    run is named by what defines it (``run_id``): a rerun of the same setting resumes its own
+    latest complete checkpoint, a changed setting starts afresh. ``keep_log(path)``, when given,
+    also copies the job's log into the run's folder.
+    """
+    from idia.backends import pick_device
+
+    gpus = int(train["gpus"])
+    device = "cuda" if gpus > 0 else pick_device("cpu")
+    samples = training_samples(stats)
+    manifest = shard_manifest(shards)
+    config = arch_config(arch, arch_dir)
+    args = trainer_args(
+        shards=shards,
+        num_samples=samples,
+        model=model_arg(arch, arch_dir),
+        logs=str(runs),
+        name="pending",
+        epochs=train["epochs"],
+        batch_size=train["batch_size"],
+        lr=train["lr"],
+        wd=train["wd"],
+        warmup=train["warmup"],
+        seed=train["seed"],
+        workers=train["workers"],
+        precision=train["precision"],
+        device=device,
+    )
+    # A run per content of what defines it: every attempt of the same setting resumes its own
+    # checkpoints, a changed one starts afresh instead of resuming someone else's.
+    name = run_id(args, list(manifest.values()), config)
+    args[args.index("--name") + 1] = name
+    run_dir = Path(runs) / name
+    if keep_log is not None:
+        keep_log(run_dir / "job.log")
+    resume = prepare_resume(run_dir / "checkpoints")
+    start = checkpoint_epoch(resume) if resume else 0  # read now: the trainer deletes the file
+    log.info(
+        "training %s on %d samples from %d shards: run %s, %s",
+        model,
+        samples,
+        len(shards),
+        name,
+        f"resuming after epoch {start} from {resume}" if resume else "from epoch 0",
+    )
+    seconds = run_training(args, gpus, threads=threads, nodes=int(train["nodes"]))
+    checkpoint = final_checkpoint(run_dir, train["epochs"])
+    exported = export_checkpoint(checkpoint, config, Path(weights).parent)
+    result = model_card(
+        model=model,
+        arch=arch,
+        arch_config=json.loads((exported.parent / "open_clip_config.json").read_text()),
+        train=train,
+        device=device,
+        samples=samples,
+        manifest=manifest,
+        run=name,
+        resumed_from_epoch=start,
+        seconds=seconds,
+    )
+    write_card(card, result)
+    if not train["keep_checkpoints"]:
+        freed = remove_checkpoints(runs)
+        log.info(
+            "removed the runs' checkpoints (%.1f MB); train.keep_checkpoints keeps them",
+            freed / 1e6,
+        )
+    log.info("trained %s in %.0f s", model, seconds)
+    return result
