@@ -27,7 +27,7 @@ rule candidate_pool:
 rule encode_prompts:
     input:
         unpack(model_inputs),
-        candidates=f"{RESULTS}/attack/candidates.parquet",
+        candidates=rules.candidate_pool.output[0],
         code=package("encode_prompts.py"),
     output:
         f"{RESULTS}/attack/{{model}}/text_emb.npy",
@@ -78,10 +78,10 @@ rule encode_photos:
 
 rule predict:
     input:
-        text=f"{RESULTS}/attack/{{model}}/text_emb.npy",
-        image=f"{RESULTS}/attack/{{model}}/image_emb.npy",
-        photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
-        candidates=f"{RESULTS}/attack/candidates.parquet",
+        text=rules.encode_prompts.output[0],
+        image=rules.encode_photos.output.emb,
+        photos=rules.encode_photos.output.photos,
+        candidates=rules.candidate_pool.output[0],
         code=package("predict.py"),
     output:
         f"{RESULTS}/attack/{{model}}/predictions.npz",
@@ -102,8 +102,8 @@ rule predict:
 
 rule sweep:
     input:
-        predictions=f"{RESULTS}/attack/{{model}}/predictions.npz",
-        photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
+        predictions=rules.predict.output[0],
+        photos=rules.encode_photos.output.photos,
         counts=model_truth,
         code=package("sweep.py"),
     output:
@@ -129,9 +129,7 @@ rule sweep:
 
 rule attack_summary:
     input:
-        metrics=expand(
-            f"{RESULTS}/attack/{{model}}/metrics.parquet", model=model_names()
-        ),
+        metrics=expand(rules.sweep.output.metrics, model=model_names()),
         code=package("attack_summary.py"),
     output:
         table=report(

@@ -5,7 +5,7 @@
 rule audit_person:
     input:
         unpack(audit_inputs),
-        candidates=f"{RESULTS}/attack/candidates.parquet",
+        candidates=rules.candidate_pool.output[0],
         code=package("audit.py"),
     output:
         json=f"{RESULTS}/audit/{{slug}}/audit.json",

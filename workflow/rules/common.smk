@@ -403,10 +403,6 @@ def presence_truth(wildcards):
     return presence["truth"] if "truth" in presence else []
 
 
-def injection_pairs():
-    return f"{RESULTS}/pairs/pairs.parquet"
-
-
 def injected_levels():
     """Track C's levels N, largest first; none without `injection:`."""
     return injection_levels(INJECTION) if INJECTION else []
@@ -424,10 +420,7 @@ def injection_models_of(name):
 
 def injected_scores(wildcards):
     """The attack scores of architecture ``{name}``'s grid, one model per level."""
-    return expand(
-        f"{RESULTS}/attack/{{model}}/scores.parquet",
-        model=injection_models_of(wildcards.name),
-    )
+    return expand(rules.sweep.output.scores, model=injection_models_of(wildcards.name))
 
 
 def cohort_min_pairs(wildcards):

@@ -34,7 +34,7 @@ rule download_shard:
 
 rule download_report:
     input:
-        stats=expand(f"{RESULTS}/download/{{shard}}/download.json", shard=shard_ids()),
+        stats=expand(rules.download_shard.output.stats, shard=shard_ids()),
         code=package("download_summary.py"),
     output:
         f"{RESULTS}/download/summary.json",

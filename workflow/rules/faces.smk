@@ -1,12 +1,12 @@
 # Track C, face filter: a ResNet face classifier trained on the identities' own photos; Haar
 # faces in every retrieved base image (one job per base shard), classified; a person is present in
-# the base corpus when the classifier names them on enough retrieved faces. Then the cohort.
+# the base corpus when the classifier names them on enough retrieved faces.
 
 
 rule face_classifier:
     input:
         identities=identities_table(),
-        outcomes=f"{RESULTS}/identities/outcomes.parquet",
+        outcomes=rules.identities.output.urls,
         code=package("face_classifier.py"),
     output:
         model=f"{RESULTS}/faces/classifier/classifier.pt",
@@ -33,8 +33,8 @@ rule face_classifier:
 rule faces_shard:
     input:
         tar=base_tar,
-        retrieved=f"{RESULTS}/retrieval/retrieved.parquet",
-        model=f"{RESULTS}/faces/classifier/classifier.pt",
+        retrieved=rules.retrieve.output[0],
+        model=rules.face_classifier.output.model,
         code=package("faces_shard.py"),
     output:
         table=f"{RESULTS}/faces/shards/{{shard}}.parquet",
@@ -57,11 +57,9 @@ rule faces_shard:
 
 rule presence:
     input:
-        shards=expand(
-            f"{RESULTS}/faces/shards/{{shard}}.parquet", shard=base_shard_ids()
-        ),
+        shards=expand(rules.faces_shard.output.table, shard=base_shard_ids()),
         identities=identities_table(),
-        classifier=f"{RESULTS}/faces/classifier/report.json",
+        classifier=rules.face_classifier.output.report,
         truth=presence_truth,
         code=package("presence.py"),
     output:
@@ -82,30 +80,3 @@ rule presence:
         presence=config_provider("injection", "presence"),
     script:
         "../scripts/presence.py"
-
-
-rule cohort:
-    input:
-        presence=f"{RESULTS}/faces/presence.csv",
-        pairs=f"{RESULTS}/pairs/report.csv",
-        identities=identities_table(),
-        code=package("cohort.py"),
-    output:
-        table=report(
-            f"{RESULTS}/inject/cohort.csv",
-            caption="../report/cohort.rst",
-            category="Controlled injection",
-        ),
-        identities=f"{RESULTS}/inject/cohort_identities.parquet",
-    log:
-        script_log("inject/cohort"),
-    conda:
-        "../../envs/idia.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        cohort=config_provider("injection", "cohort"),
-        min_pairs=cohort_min_pairs,
-    script:
-        "../scripts/cohort.py"

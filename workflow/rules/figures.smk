@@ -1,9 +1,10 @@
-# The paper's figures as leaf targets, PNG and PDF, captioned in the Snakemake report.
+# The figures as leaf targets, PNG and PDF, captioned in the Snakemake report: the paper's per
+# model, the person-level ones (ROC, p-value QQ) and track C's per architecture over the levels N.
 
 
 rule figure_metrics_vs_k:
     input:
-        summary=f"{RESULTS}/attack/{{model}}/summary.csv",
+        summary=rules.sweep.output.summary,
         code=package("figure.py"),
     output:
         png=report(
@@ -31,7 +32,7 @@ rule figure_metrics_vs_k:
 
 rule figure_confusion:
     input:
-        metrics=f"{RESULTS}/attack/{{model}}/metrics.parquet",
+        metrics=rules.sweep.output.metrics,
         code=package("figure.py"),
     output:
         png=report(
@@ -58,7 +59,7 @@ rule figure_confusion:
 
 rule figure_rate_by_bin:
     input:
-        scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
+        scores=rules.sweep.output.scores,
         counts=model_truth,
         code=package("figure.py"),
     output:
@@ -113,7 +114,7 @@ rule figure_identities_per_bin:
 
 rule figure_tpr_heatmap:
     input:
-        scores=f"{RESULTS}/attack/{{model}}/scores.parquet",
+        scores=rules.sweep.output.scores,
         counts=model_truth,
         code=package("figure.py"),
     output:
@@ -137,3 +138,95 @@ rule figure_tpr_heatmap:
         tau=config["attack"]["tau"],
     script:
         "../scripts/figure.py"
+
+
+rule figure_roc:
+    input:
+        persons=rules.person_stats.output.persons,
+        stats=rules.person_stats.output.summary,
+        code=package("figure.py"),
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{model}}/roc.png",
+            caption="../report/roc.rst",
+            category="Answer",
+            subcategory="{model}",
+        ),
+        pdf=f"{RESULTS}/figures/{{model}}/roc.pdf",
+    log:
+        script_log("figures/{model}/roc"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        figure="roc",
+        k=config["attack"]["k_max"],
+        tau=config["attack"]["tau"],
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_pvalue_qq:
+    input:
+        persons=rules.person_stats.output.persons,
+        code=package("figure.py"),
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{model}}/pvalue_qq.png",
+            caption="../report/pvalue_qq.rst",
+            category="Answer",
+            subcategory="{model}",
+        ),
+        pdf=f"{RESULTS}/figures/{{model}}/pvalue_qq.pdf",
+    log:
+        script_log("figures/{model}/pvalue_qq"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        figure="pvalue_qq",
+        k=config["attack"]["k_max"],
+        tau=config["attack"]["tau"],
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_by_n:
+    input:
+        scores=injected_scores,
+        truth=expand(rules.inject_level.output.truth, n=injected_levels()),
+        code=package("figure_by_n.py"),
+    output:
+        rate=report(
+            f"{RESULTS}/figures/{{name}}/rate_by_n.png",
+            caption="../report/rate_by_n.rst",
+            category="Controlled injection",
+            subcategory="{name}",
+        ),
+        rate_pdf=f"{RESULTS}/figures/{{name}}/rate_by_n.pdf",
+        heatmap=report(
+            f"{RESULTS}/figures/{{name}}/tpr_heatmap_by_n.png",
+            caption="../report/tpr_heatmap_by_n.rst",
+            category="Controlled injection",
+            subcategory="{name}",
+        ),
+        heatmap_pdf=f"{RESULTS}/figures/{{name}}/tpr_heatmap_by_n.pdf",
+    log:
+        script_log("figures/{name}/by_n"),
+    wildcard_constraints:
+        name="|".join(INJECTION["models"]) if INJECTION else "^$",
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        levels=injected_levels(),
+        k=config["attack"]["k_max"],
+        tau=config["attack"]["tau"],
+    script:
+        "../scripts/figure_by_n.py"

@@ -1,11 +1,39 @@
-# Track C, injection: for each level N, training shards in which every member appears with
-# exactly N named pairs (nested across levels), read back and checked; then the grid's summary.
+# Track C, injection: the cohort (members and non-members drawn from the persons the face filter
+# found absent); for each level N, training shards in which every member appears with exactly N
+# named pairs (nested across levels), read back and checked; then the grid's summary.
+
+
+rule cohort:
+    input:
+        presence=rules.presence.output.table,
+        pairs=rules.confirm_pairs.output.report,
+        identities=identities_table(),
+        code=package("cohort.py"),
+    output:
+        table=report(
+            f"{RESULTS}/inject/cohort.csv",
+            caption="../report/cohort.rst",
+            category="Controlled injection",
+        ),
+        identities=f"{RESULTS}/inject/cohort_identities.parquet",
+    log:
+        script_log("inject/cohort"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        cohort=config_provider("injection", "cohort"),
+        min_pairs=cohort_min_pairs,
+    script:
+        "../scripts/cohort.py"
 
 
 rule inject_level:
     input:
-        cohort=f"{RESULTS}/inject/cohort.csv",
-        pairs=injection_pairs(),
+        cohort=rules.cohort.output.table,
+        pairs=rules.confirm_pairs.output.pairs,
         base=base_tars(),
         code=package("inject.py"),
     output:
@@ -36,43 +64,6 @@ rule inject_level:
         "../scripts/inject.py"
 
 
-rule figure_by_n:
-    input:
-        scores=injected_scores,
-        truth=expand(f"{RESULTS}/inject/n{{n}}/truth.parquet", n=injected_levels()),
-        code=package("figure_by_n.py"),
-    output:
-        rate=report(
-            f"{RESULTS}/figures/{{name}}/rate_by_n.png",
-            caption="../report/rate_by_n.rst",
-            category="Controlled injection",
-            subcategory="{name}",
-        ),
-        rate_pdf=f"{RESULTS}/figures/{{name}}/rate_by_n.pdf",
-        heatmap=report(
-            f"{RESULTS}/figures/{{name}}/tpr_heatmap_by_n.png",
-            caption="../report/tpr_heatmap_by_n.rst",
-            category="Controlled injection",
-            subcategory="{name}",
-        ),
-        heatmap_pdf=f"{RESULTS}/figures/{{name}}/tpr_heatmap_by_n.pdf",
-    log:
-        script_log("figures/{name}/by_n"),
-    wildcard_constraints:
-        name="|".join(INJECTION["models"]) if INJECTION else "^$",
-    conda:
-        "../../envs/idia.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        levels=injected_levels(),
-        k=config["attack"]["k_max"],
-        tau=config["attack"]["tau"],
-    script:
-        "../scripts/figure_by_n.py"
-
-
 rule injection_summary:
     input:
         metrics=expand(
@@ -80,9 +71,9 @@ rule injection_summary:
             model=list(GRID),
         ),
         utility=expand(f"{RESULTS}/models/{{model}}/utility.json", model=list(GRID)),
-        counts=expand(f"{RESULTS}/inject/n{{n}}/inject.json", n=injected_levels()),
-        filter=f"{RESULTS}/faces/filter.json",
-        classifier=f"{RESULTS}/faces/classifier/report.json",
+        counts=expand(rules.inject_level.output.stats, n=injected_levels()),
+        filter=rules.presence.output.summary,
+        classifier=rules.face_classifier.output.report,
         code=package("injection_summary.py"),
     output:
         report(

@@ -32,14 +32,8 @@ rule embed_base_shard:
 
 rule build_index:
     input:
-        emb=expand(
-            f"{RESULTS}/retrieval/embeddings/img_emb/img_emb_{{shard}}.npy",
-            shard=base_shard_ids(),
-        ),
-        meta=expand(
-            f"{RESULTS}/retrieval/embeddings/metadata/metadata_{{shard}}.parquet",
-            shard=base_shard_ids(),
-        ),
+        emb=expand(rules.embed_base_shard.output.emb, shard=base_shard_ids()),
+        meta=expand(rules.embed_base_shard.output.meta, shard=base_shard_ids()),
         code=package("build_index.py"),
     output:
         index=f"{RESULTS}/retrieval/index/image.index",
@@ -65,11 +59,8 @@ rule build_index:
 rule retrieve:
     input:
         unpack(retrieval_queries),
-        index=f"{RESULTS}/retrieval/index/image.index",
-        meta=expand(
-            f"{RESULTS}/retrieval/embeddings/metadata/metadata_{{shard}}.parquet",
-            shard=base_shard_ids(),
-        ),
+        index=rules.build_index.output.index,
+        meta=expand(rules.embed_base_shard.output.meta, shard=base_shard_ids()),
         code=package("retrieve.py"),
     output:
         f"{RESULTS}/retrieval/retrieved.parquet",

@@ -28,7 +28,7 @@ rule search_shard:
 
 rule gather_counts:
     input:
-        hits=expand(f"{RESULTS}/search/hits/{{shard}}.parquet", shard=shard_ids()),
+        hits=expand(rules.search_shard.output[0], shard=shard_ids()),
         identities=identities_table(),
         code=package("gather_counts.py"),
     output:
@@ -54,7 +54,7 @@ rule gather_counts:
 
 rule compare_counts:
     input:
-        counts=f"{RESULTS}/search/counts.parquet",
+        counts=rules.gather_counts.output.parquet,
         reference=reference_counts(),
         code=package("compare_counts.py"),
     output:

@@ -82,18 +82,14 @@ rule download_identities:
 
 rule identities:
     input:
-        plan=f"{RESULTS}/identities/plan.parquet",
-        tars=expand(
-            f"{RESULTS}/identities/download/{{shard}}/00000.tar",
-            shard=identity_shard_ids(),
-        ),
+        plan=rules.identity_plan.output.plan,
+        tars=expand(rules.download_identities.output.tar, shard=identity_shard_ids()),
         parquets=expand(
-            f"{RESULTS}/identities/download/{{shard}}/00000.parquet",
-            shard=identity_shard_ids(),
+            rules.download_identities.output.parquet, shard=identity_shard_ids()
         ),
         code=package("identities.py"),
     output:
-        table=f"{RESULTS}/identities/identities.parquet",
+        table=identities_table(),
         photos=directory(f"{RESULTS}/identities/photos"),
         crops=directory(f"{RESULTS}/identities/crops"),
         report=report(
@@ -154,7 +150,7 @@ rule pair_urls:
 
 use rule download_identities as download_pairs with:
     input:
-        urls=f"{RESULTS}/pairs/urls/{{shard}}.parquet",
+        urls=rules.pair_urls.output[0],
         code=package("download.py"),
     output:
         tar=f"{RESULTS}/pairs/download/{{shard}}/00000.tar",
@@ -172,11 +168,9 @@ use rule download_identities as download_pairs with:
 
 rule confirm_pairs:
     input:
-        tars=expand(f"{RESULTS}/pairs/download/{{shard}}/00000.tar", shard=shard_ids()),
-        parquets=expand(
-            f"{RESULTS}/pairs/download/{{shard}}/00000.parquet", shard=shard_ids()
-        ),
-        urls=expand(f"{RESULTS}/pairs/urls/{{shard}}.parquet", shard=shard_ids()),
+        tars=expand(rules.download_pairs.output.tar, shard=shard_ids()),
+        parquets=expand(rules.download_pairs.output.parquet, shard=shard_ids()),
+        urls=expand(rules.pair_urls.output[0], shard=shard_ids()),
         model=f"{RESULTS}/faces/classifier/classifier.pt",
         code=package("confirm_pairs.py"),
     output:

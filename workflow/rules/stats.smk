@@ -4,11 +4,11 @@
 
 rule person_stats:
     input:
-        predictions=f"{RESULTS}/attack/{{model}}/predictions.npz",
-        text=f"{RESULTS}/attack/{{model}}/text_emb.npy",
-        image=f"{RESULTS}/attack/{{model}}/image_emb.npy",
-        photos=f"{RESULTS}/attack/{{model}}/photos.parquet",
-        candidates=f"{RESULTS}/attack/candidates.parquet",
+        predictions=rules.predict.output[0],
+        text=rules.encode_prompts.output[0],
+        image=rules.encode_photos.output.emb,
+        photos=rules.encode_photos.output.photos,
+        candidates=rules.candidate_pool.output[0],
         counts=model_truth,
         code=package("person_stats.py"),
     output:
@@ -41,7 +41,7 @@ rule person_stats:
 
 rule stats_summary:
     input:
-        summaries=expand(f"{RESULTS}/stats/{{model}}/summary.json", model=model_names()),
+        summaries=expand(rules.person_stats.output.summary, model=model_names()),
         code=package("stats_summary.py"),
     output:
         report(
@@ -60,58 +60,3 @@ rule stats_summary:
         models=model_names(),
     script:
         "../scripts/stats_summary.py"
-
-
-rule figure_roc:
-    input:
-        persons=f"{RESULTS}/stats/{{model}}/persons.csv",
-        stats=f"{RESULTS}/stats/{{model}}/summary.json",
-        code=package("figure.py"),
-    output:
-        png=report(
-            f"{RESULTS}/figures/{{model}}/roc.png",
-            caption="../report/roc.rst",
-            category="Answer",
-            subcategory="{model}",
-        ),
-        pdf=f"{RESULTS}/figures/{{model}}/roc.pdf",
-    log:
-        script_log("figures/{model}/roc"),
-    conda:
-        "../../envs/idia.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        figure="roc",
-        k=config["attack"]["k_max"],
-        tau=config["attack"]["tau"],
-    script:
-        "../scripts/figure.py"
-
-
-rule figure_pvalue_qq:
-    input:
-        persons=f"{RESULTS}/stats/{{model}}/persons.csv",
-        code=package("figure.py"),
-    output:
-        png=report(
-            f"{RESULTS}/figures/{{model}}/pvalue_qq.png",
-            caption="../report/pvalue_qq.rst",
-            category="Answer",
-            subcategory="{model}",
-        ),
-        pdf=f"{RESULTS}/figures/{{model}}/pvalue_qq.pdf",
-    log:
-        script_log("figures/{model}/pvalue_qq"),
-    conda:
-        "../../envs/idia.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        figure="pvalue_qq",
-        k=config["attack"]["k_max"],
-        tau=config["attack"]["tau"],
-    script:
-        "../scripts/figure.py"
