@@ -466,3 +466,28 @@ def test_plot_by_level_draws_both_figures(tmp_path):
     assert list(table["n"]) == [1, 2]  # N=1: p1; N=2: p1, p2
     _assert_png_pdf(paths["rate"], paths["rate_pdf"])
     _assert_png_pdf(paths["heatmap"], paths["heatmap_pdf"])
+
+
+def test_every_figure_a_rule_names_is_registered():
+    rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+    import re
+
+    named = {m for f in rules.glob("*.smk") for m in re.findall(r'figure="(\w+)"', f.read_text())}
+    assert named and named == set(figures.FIGURES)
+    with pytest.raises(ValueError, match="unknown figure 'nope'; the figures are metrics_vs_k"):
+        figures.draw_figure("nope", {}, model="m", k=1, tau=1, png="a.png", pdf="a.pdf")
+
+
+def test_draw_figure_reads_the_rule_inputs_and_draws_the_same_bytes(tmp_path):
+    _scores().to_parquet(tmp_path / "scores.parquet")
+    _counts().to_csv(tmp_path / "counts.csv", index=False)
+    inputs = {"scores": str(tmp_path / "scores.parquet"), "counts": str(tmp_path / "counts.csv")}
+    figures.draw_figure(
+        "rate_by_bin", inputs, model="m", k=2, tau=2, png=tmp_path / "a.png", pdf=tmp_path / "a.pdf"
+    )
+    figures.plot_rate_by_bin(
+        _scores(), pd.read_csv(tmp_path / "counts.csv"), 2, 2, png=tmp_path / "b.png",
+        pdf=tmp_path / "b.pdf", title="m: TPR / FNR by occurrences (k=2)",
+    )  # fmt: skip
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()

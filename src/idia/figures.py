@@ -8,8 +8,9 @@ no creation date, so the same tables give the same bytes.
 
 from __future__ import annotations
 
+import json
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -695,3 +696,87 @@ def plot_by_level(
         title=f"{name}: TPR over attack photos x injected pairs", bin_label=label,
     )  # fmt: skip
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# The registry: one figure of one model by name, as the figure rules draw it
+# --------------------------------------------------------------------------------------------
+
+
+def _table(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path) if str(path).endswith(".csv") else pd.read_parquet(path)
+
+
+def _metrics_vs_k(inputs: Mapping[str, str], model: str, k: int, tau: int, png, pdf) -> None:
+    title = f"{model}: IDIA vs attack photos (tau={tau})"
+    plot_metrics_vs_k(_table(inputs["summary"]), title=title, png=png, pdf=pdf)
+
+
+def _confusion(inputs: Mapping[str, str], model: str, k: int, tau: int, png, pdf) -> None:
+    title = f"{model}: confusion at k={k}"
+    plot_confusion(_table(inputs["metrics"]), k, title=title, png=png, pdf=pdf)
+
+
+def _rate_by_bin(inputs: Mapping[str, str], model: str, k: int, tau: int, png, pdf) -> None:
+    plot_rate_by_bin(
+        _table(inputs["scores"]), _table(inputs["counts"]), k, tau,
+        title=f"{model}: TPR / FNR by occurrences (k={k})", png=png, pdf=pdf,
+    )  # fmt: skip
+
+
+def _identities_per_bin(inputs: Mapping[str, str], model: str, k: int, tau: int, png, pdf) -> None:
+    title = "Identities per occurrence bin"
+    plot_identities_per_bin(_table(inputs["counts"]), title=title, png=png, pdf=pdf)
+
+
+def _tpr_heatmap(inputs: Mapping[str, str], model: str, k: int, tau: int, png, pdf) -> None:
+    plot_tpr_heatmap(
+        _table(inputs["scores"]), _table(inputs["counts"]), tau,
+        title=f"{model}: TPR over attack photos x occurrences", png=png, pdf=pdf,
+    )  # fmt: skip
+
+
+def _roc(inputs: Mapping[str, str], model: str, k: int, tau: int, png, pdf) -> None:
+    summary = json.loads(Path(inputs["stats"]).read_text())
+    intervals = {
+        column: (summary[score]["auc_lo"], summary[score]["auc_hi"])
+        for column, score in (("vote_score", "vote"), ("combined_score", "combined"))
+    }
+    plot_roc(
+        _table(inputs["persons"]), tau, title=f"{model}: ROC over identities",
+        intervals=intervals, png=png, pdf=pdf,
+    )  # fmt: skip
+
+
+def _pvalue_qq(inputs: Mapping[str, str], model: str, k: int, tau: int, png, pdf) -> None:
+    title = f"{model}: p-values vs uniform"
+    plot_pvalue_qq(_table(inputs["persons"]), title=title, png=png, pdf=pdf)
+
+
+#: Each figure a model gets, by the name its rule passes: (inputs by name, model, k, tau, png,
+#: pdf) → the PNG and PDF written. The inputs are the rule's named input files.
+FIGURES: dict[str, Callable[..., object]] = {
+    "metrics_vs_k": _metrics_vs_k,
+    "confusion": _confusion,
+    "rate_by_bin": _rate_by_bin,
+    "identities_per_bin": _identities_per_bin,
+    "tpr_heatmap": _tpr_heatmap,
+    "roc": _roc,
+    "pvalue_qq": _pvalue_qq,
+}
+
+
+def draw_figure(
+    name: str,
+    inputs: Mapping[str, str],
+    *,
+    model: str,
+    k: int,
+    tau: int,
+    png: str | Path,
+    pdf: str | Path,
+) -> None:
+    """Draw the registered figure ``name`` of ``model`` from its rule's named input files."""
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; the figures are {', '.join(FIGURES)}")
+    FIGURES[name](inputs, model, k, tau, png, pdf)
