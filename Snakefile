@@ -10,11 +10,12 @@ min_version("9.0")
 # the environment was installed from: the code that runs is the code whose changes are tracked.
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [SRC, os.environ.get("PYTHONPATH")])
+# Set here, not read: no `envvars:` (the linter takes an item assignment for a use)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
+    # Jobs end when this process does, even when it is killed (idia.smk.end_with_workflow)
+    IDIA_WORKFLOW_PID=str(os.getpid()),
 )
-# Jobs end when this process does, even when it is killed (idia.smk.end_with_workflow)
-os.environ["IDIA_WORKFLOW_PID"] = str(os.getpid())
 
 
 report: "workflow/report/workflow.rst"
