@@ -126,3 +126,31 @@ def test_rule_declares_exactly_the_modules_its_script_imports(rules: dict[str, d
         f"not); the rule declares {declared}: missing {missing}, never imported {extra}. "
         f"Derive the rule's code inputs with idia.codedeps.script_modules"
     )
+
+
+def where_things_live() -> list[tuple[str, list[str], list[str]]]:
+    """The README's "Where things live" table: (rule file, scripts, package modules) per row."""
+    text = (ROOT / "README.md").read_text().split("### Where things live", 1)[1]
+    rows = []
+    for line in text.split("\n\n", 3)[2].splitlines()[2:]:
+        _, rule_file, scripts, modules = (cell.strip() for cell in line.strip("|").split("|"))
+        names = [re.findall(r"`([^`]+)`", cell) for cell in (rule_file, scripts, modules)]
+        rows.append((names[0][0], names[1], names[2]))
+    return rows
+
+
+def test_the_readme_says_where_things_live_and_every_path_in_it_is_real():
+    rows = where_things_live()
+    for rule_file, scripts, modules in rows:
+        smk = RULES / rule_file
+        ran = sorted(set(re.findall(r"\.\./scripts/(\w+\.py)", smk.read_text())))
+        assert sorted(scripts) == ran, f"README: {rule_file} runs {ran}, the table says {scripts}"
+        # a module listed is one the row's scripts import (directly or not), or the rule file does
+        used = set(re.findall(r"from idia\.(\w+) import", smk.read_text()))
+        for script in scripts:
+            used |= set(script_modules(ROOT / "workflow" / "scripts" / script, SRC))
+        for module in modules:
+            assert (SRC / module).is_file(), f"README: src/idia/{module} does not exist"
+            assert module.removesuffix(".py") in used, f"README: {rule_file} never uses {module}"
+    script_files = {p.name for p in RULES.glob("*.smk") if "../scripts/" in p.read_text()}
+    assert {r for r, _, _ in rows} == script_files
