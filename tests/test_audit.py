@@ -15,11 +15,11 @@ from idia.audit import (
     NO_FACE,
     _place_name,
     audit_person,
+    audit_provenance,
     check_name,
     collect_photos,
     person_slug,
     printable,
-    provenance,
     render_html,
     run_audit,
     sha256_lines,
@@ -138,7 +138,7 @@ def test_p_value_is_smallest_when_the_name_is_the_photos_best_match(photo_dir, c
 
 def test_provenance_hashes_model_pool_and_templates(model_dir):
     weights = model_dir / "open_clip_model.safetensors"
-    prov = provenance("m", [weights], ["A B", "C D"], ["{}"], 11, tau=1)
+    prov = audit_provenance("m", [weights], ["A B", "C D"], ["{}"], 11, tau=1)
     assert prov["model_files"][0]["sha256"] == sha256_file(weights)
     assert prov["candidates"]["sha256"] == sha256_lines(["A B", "C D"]) != sha256_lines(["A B"])
     assert prov["templates"]["n"] == 1 and prov["seeds"]["candidate_pool"] == 11
@@ -356,3 +356,15 @@ def test_control_characters_in_file_names_never_reach_terminal_or_page(
     assert any(p["file"] == fake for p in result["photos"])  # the JSON keeps the real name
     lines = summary_lines(result)
     assert all("\n" not in line and "\x1b" not in line for line in lines)
+
+
+def test_the_page_is_apart_from_the_audit_and_the_audit_offers_it():
+    """idia.audit_page renders without the audit's logic (no import of idia.audit); the audit
+    module still offers render_html, summary_lines and printable to its callers."""
+    import idia.audit
+    import idia.audit_page
+    from idia.codedeps import imported_modules
+
+    assert "audit" not in imported_modules(idia.audit_page.__file__)
+    assert idia.audit.render_html is idia.audit_page.render_html
+    assert idia.audit.summary_lines is idia.audit_page.summary_lines
