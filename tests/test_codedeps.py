@@ -89,6 +89,6 @@ def test_a_missing_script_is_an_error_that_names_it(package: Path, tmp_path: Pat
 
 def test_the_real_training_script_runs_the_trainer_and_its_helpers():
     modules = script_modules(ROOT / "workflow/scripts/train.py", ROOT / "src/idia")
-    assert {"trainer", "models", "smk"} <= set(modules)
+    assert {"trainer", "backends", "smk"} <= set(modules)
     assert "world" not in modules and "search" not in modules
     assert modules == sorted(modules)
