@@ -1,4 +1,5 @@
-"""Provenance manifests (idia.provenance) and ``idia provenance``."""
+"""Provenance manifests (idia.provenance), the chain back to raw inputs (idia.lineage) and
+``idia provenance``."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 
 from idia import cli
 from idia.attack import PAPER_TEMPLATES
+from idia.lineage import chain
 from idia.provenance import (
     PACKAGES,
-    chain,
     file_hash,
     manifest_path,
     path_hash,

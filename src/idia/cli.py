@@ -286,7 +286,7 @@ def cmd_audit(args) -> int:
 
 
 def cmd_provenance(args) -> int:
-    from idia.provenance import chain, format_chain
+    from idia.lineage import chain, format_chain
 
     try:
         result = chain(args.path, root=args.directory, code=args.code, verify=not args.no_verify)
