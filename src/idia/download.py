@@ -149,7 +149,8 @@ def iter_shard(tar_path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     if not tar_path.is_file():
         raise FileNotFoundError(f"shard {tar_path} does not exist; run the rule that writes it")
     seen: set[str] = set()
-    key, parts = None, {}
+    key: str | None = None
+    parts: dict[str, bytes] = {}
     with tarfile.open(tar_path) as tar:
         for member in tar:
             if not member.isfile():
@@ -165,7 +166,10 @@ def iter_shard(tar_path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
                     )
                 seen.add(name)
                 key, parts = name, {}
-            parts[ext] = tar.extractfile(member).read()
+            data = tar.extractfile(member)
+            if data is None:  # only links and special files have none, and isfile() skipped them
+                raise ValueError(f"{tar_path}: cannot read member {member.name!r}")
+            parts[ext] = data.read()
     if key is not None:
         yield key, parts
 

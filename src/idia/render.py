@@ -390,9 +390,9 @@ def render_face_box(
     """
     p = params
     w = size * SUPERSAMPLE
-    img = np.empty((w, w, 3), np.uint8)
+    img: np.ndarray = np.empty((w, w, 3), np.uint8)
     _background(img, rng)
-    light = np.full((w // LIGHT_DOWN, w // LIGHT_DOWN), 128, np.uint8)
+    light: np.ndarray = np.full((w // LIGHT_DOWN, w // LIGHT_DOWN), 128, np.uint8)
 
     a = p.face_width * w
     b = a * p.face_ratio
@@ -508,7 +508,7 @@ def render_face_box(
     # pose: rotation, scale and shift, then downsample
     angle = float(rng.uniform(-10, 10))
     scale = float(rng.uniform(0.9, 1.1))
-    m = cv2.getRotationMatrix2D((w / 2, w / 2), angle, scale)
+    m: np.ndarray = cv2.getRotationMatrix2D((w / 2, w / 2), angle, scale)
     m[:, 2] += rng.uniform(-0.06, 0.06, size=2) * w
     img = cv2.warpAffine(img, m, (w, w), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     if SUPERSAMPLE > 1:
@@ -592,7 +592,7 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     gain = np.float32(rng.uniform(0.75, 1.2)) * (1 + np.float32(rng.uniform(0, 0.5)) * grad)
     cast = rng.uniform(0.92, 1.08, size=3).astype(np.float32)
     contrast = np.float32(rng.uniform(0.85, 1.15))
-    out = img.astype(np.float32) * (gain[:, :, None] * (cast * contrast))
+    out: np.ndarray = img.astype(np.float32) * (gain[:, :, None] * (cast * contrast))
     out += np.float32(128 * (1 - contrast))
     sigma = float(rng.uniform(0, 6))
     if sigma > 0.5:
@@ -601,7 +601,10 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.3:
         quality = int(rng.integers(30, 80))
         _, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        if decoded is None:
+            raise RuntimeError(f"OpenCV could not decode the JPEG (quality {quality}) it encoded")
+        out = decoded
     return out
 
 
@@ -657,14 +660,14 @@ def render_scene(
     colors = list(SCENE_COLORS)
     bg_name = colors[int(rng.integers(len(colors)))]
     bg = np.asarray(SCENE_COLORS[bg_name], np.float64)
-    img = np.empty((w, w, 3), np.uint8)
+    img: np.ndarray = np.empty((w, w, 3), np.uint8)
     img[:] = _c(bg)
     pattern = int(rng.choice(4, p=[0.55, 0.15, 0.15, 0.15]))
     pattern_word = ["", "striped ", "checkered ", "dotted "][pattern]
     alt = _c(bg * 0.7 + 255 * 0.3 if bg.mean() < 128 else bg * 0.75)
     if pattern == 1:
-        for y in range(0, w, w // 8):
-            cv2.rectangle(img, (0, y), (w, y + w // 16), alt, -1)
+        for top in range(0, w, w // 8):
+            cv2.rectangle(img, (0, top), (w, top + w // 16), alt, -1)
     elif pattern == 2:
         yy, xx = np.mgrid[0:w, 0:w] // (w // 6)
         img[((yy + xx) % 2).astype(bool)] = alt

@@ -136,7 +136,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def _connect(threads: int, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    config: dict[str, str | int] = {"threads": max(1, int(threads))}
+    config: dict[str, str | bool | int | float | list[str]] = {"threads": max(1, int(threads))}
     if memory_limit:
         config["memory_limit"] = memory_limit
     con = duckdb.connect(config=config)

@@ -43,6 +43,8 @@ BASE_HOST = "cc3m.idia-world.test"
 LAION_COLUMNS = ["SAMPLE_ID", "URL", "TEXT", "HEIGHT", "WIDTH", "LICENSE", "NSFW", "similarity"]
 DEFAULT_FAULTS = {"dead_urls": 2, "bad_hashes": 2, "bad_boxes": 2, "malformed_lines": 1,
                   "sparse_identities": 1}  # fmt: skip
+# One FaceScrub list line: name, image id, face id, url, box (x1, y1, x2, y2), sha256.
+_FaceLine = tuple[str, str, str, str, tuple[int, int, int, int], str]
 
 
 def _write_parquet(table: dict, path: Path) -> None:
@@ -265,7 +267,7 @@ def build_world(
         if in_lists else []
         for kind in ("dead_urls", "bad_hashes", "bad_boxes")
     }  # fmt: skip
-    lines = {"male": [], "female": []}
+    lines: dict[str, list[_FaceLine]] = {"male": [], "female": []}
 
     def face_url(pid: str, stem: str) -> str:
         return f"http://{WORLD_HOST}/faces/{pid}/{stem}.jpg"
@@ -287,7 +289,7 @@ def build_world(
             for j in range(attack_photos):
                 url, box, sha = publish_face(i, f"{j:03d}", np.random.default_rng([seed, 2, i, j]))
                 urls.append(url)
-                lines[genders[i]].append([names[i], str(j), str(j), url, box, sha])
+                lines[genders[i]].append((names[i], str(j), str(j), url, box, sha))
             bar.update(attack_photos)
             if i in listed_by_urls:
                 folder = extra_dir / ("actresses" if genders[i] == "female" else "actors")
@@ -304,7 +306,7 @@ def build_world(
                         sha = hashlib.sha256(sha.encode()).hexdigest()
                     else:
                         box = (box[0], box[1], image_size + 8, image_size + 8)
-                lines[genders[i]].append([names[i], f"9{k}", f"9{k}", url, box, sha])
+                lines[genders[i]].append((names[i], f"9{k}", f"9{k}", url, box, sha))
         sparse = _sparse_names(names, faults["sparse_identities"], seed)
         for k, name in enumerate(sparse):
             face = sample_identity(np.random.default_rng([seed, 43, k]), "female")
@@ -315,7 +317,7 @@ def build_world(
                 path.parent.mkdir(exist_ok=True)
                 write_jpeg(path, img)
                 url = f"http://{WORLD_HOST}/faces/sparse-{k}/{j:03d}.jpg"
-                lines["female"].append([name, str(j), str(j), url, box, _sha256(path)])
+                lines["female"].append((name, str(j), str(j), url, box, _sha256(path)))
         for pos, r in enumerate(order):
             kind, owner, idx, caption = rows[r]
             key = f"{pos:0{key_width}d}"
@@ -542,7 +544,7 @@ def build_base(
                 img, _ = render_scene(np.random.default_rng([seed, 30, c, k]), image_size, shape)
                 write_jpeg(sdir / f"{k:03d}.jpg", img)
             bar.update(eval_per_class)
-        held = {"path": [], "caption": []}
+        held: dict[str, list[str]] = {"path": [], "caption": []}
         for k in range(n_eval_pairs):
             img, caption = render_scene(np.random.default_rng([seed, 31, k]), image_size)
             path = held_dir / f"{k:04d}.jpg"

@@ -27,7 +27,7 @@ def _handler(sites: dict[str, Path], log: Path | None):
 
         def _resolve(self) -> Path | None:
             parts = urlsplit(self.path)
-            host = (parts.hostname or self.headers.get("Host", "")).split(":")[0].lower()
+            host = (parts.hostname or self.headers.get("Host") or "").split(":")[0].lower()
             root = sites.get(host)
             if root is None:
                 return None
