@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -16,6 +17,7 @@ from idia.utility import (
     recall_at,
     retrieval_ranks,
     utility_table,
+    write_utility_table,
     zero_shot_accuracy,
 )
 
@@ -366,3 +368,22 @@ def test_utility_table_order_and_markdown():
 def test_utility_table_needs_model_and_arch():
     with pytest.raises(ValueError, match="row 1.*arch"):
         utility_table([_row("a", "RN50", 1, 0.1), {"model": "b", "zero_shot_top1": 0.2}])
+
+
+def test_write_utility_table_joins_each_result_with_its_model(tmp_path):
+    import json
+
+    paths = []
+    for model, top1 in (("c-n1", 0.1), ("c-n5", 0.2)):
+        result = {
+            k: v for k, v in _row(model, "ignored", None, top1).items() if k not in ("arch", "n")
+        }
+        (tmp_path / f"{model}.json").write_text(json.dumps(result))
+        paths.append(tmp_path / f"{model}.json")
+    models = {"c-n1": {"arch": "X", "n": 1}, "c-n5": {"arch": "X", "n": 5}}
+    table = write_utility_table(
+        utility=paths, models=models, table_out=tmp_path / "u.csv", markdown_out=tmp_path / "u.md"
+    )
+    assert table["model"].tolist() == ["c-n5", "c-n1"] and table["arch"].tolist() == ["X", "X"]
+    assert pd.read_csv(tmp_path / "u.csv")["zero_shot_top1"].tolist() == [0.2, 0.1]
+    assert (tmp_path / "u.md").read_text() == format_utility_markdown(table) + "\n"

@@ -406,3 +406,26 @@ def format_utility_markdown(df: pd.DataFrame) -> str:
     for rec in df.to_dict("records"):
         lines.append("| " + " | ".join(_md_cell(c, rec[c]) for c, _ in _MD_HEADERS) + " |")
     return "\n".join(lines) + "\n"
+
+
+def write_utility_table(
+    *,
+    utility: Sequence[str | Path],
+    models: Mapping[str, Mapping[str, Any]],
+    table_out: str | Path,
+    markdown_out: str | Path,
+) -> pd.DataFrame:
+    """The paper's table 2 over every model: each ``utility.json`` joined with its model's
+    ``models`` entry (arch, n), written as csv and as Markdown (also logged)."""
+    import json
+
+    rows = []
+    for path in utility:
+        result = json.loads(Path(path).read_text())
+        rows.append({**result, **models[result["model"]]})
+    table = utility_table(rows)
+    table.to_csv(table_out, index=False, float_format="%.4f")
+    markdown = format_utility_markdown(table)
+    Path(markdown_out).write_text(markdown + "\n")
+    print(markdown)
+    return table
