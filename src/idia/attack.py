@@ -12,6 +12,7 @@ import io
 import mmap
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from idia.decode import TensorPreprocess, decode_batch, device_preprocess, read_encoded
 from idia.stats import clopper_pearson
 from idia.templates import PAPER_TEMPLATES
 
@@ -208,6 +210,10 @@ def encode_photos(
         raise ValueError("encode_photos got no photo paths")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    on_device = device_preprocess(preprocess, device)
+    if on_device is not None:  # CUDA: batched JPEG decoding and preprocessing on the GPU
+        return _encode_on_device(model, on_device, paths, batch_size, device, precision,
+                                 progress, num_workers)  # fmt: skip
     on_cuda = torch.device(device).type == "cuda"
     loader = torch.utils.data.DataLoader(
         _PhotoDataset(paths, preprocess),
@@ -221,6 +227,32 @@ def encode_photos(
         for batch in _progress(loader, enabled=progress, total=len(loader), desc="photos"):
             batch = batch.to(device, non_blocking=on_cuda)
             chunks.append(_normalize(model.encode_image(batch)))
+    return np.concatenate(chunks, axis=0)
+
+
+def _encode_on_device(
+    model,
+    preprocess: TensorPreprocess,
+    paths: list,
+    batch_size: int,
+    device,
+    precision: str,
+    progress: bool,
+    threads: int,
+) -> np.ndarray:
+    """encode_photos' GPU path: files are read by threads one batch ahead, decoded together by
+    nvJPEG and preprocessed as tensors (idia.decode), so no CPU worker decodes or resizes."""
+    starts = range(0, len(paths), batch_size)
+    chunks: list[np.ndarray] = []
+    with ThreadPoolExecutor(max(1, threads)) as pool, torch.inference_mode():
+        pending = [pool.submit(read_encoded, item) for item in paths[:batch_size]]
+        for start in _progress(starts, enabled=progress, total=len(starts), desc="photos"):
+            items = [future.result() for future in pending]
+            ahead = paths[start + batch_size : start + 2 * batch_size]
+            pending = [pool.submit(read_encoded, item) for item in ahead]
+            batch = preprocess(decode_batch(items, device))
+            with _autocast(device, precision):
+                chunks.append(_normalize(model.encode_image(batch)))
     return np.concatenate(chunks, axis=0)
 
 
