@@ -1,5 +1,12 @@
 """GPU throughput of the parts that need one: CLIP training with open_clip's trainer fed from
-webdataset shards, and the attack's encoders (prompts/s, images/s).
+webdataset shards, against the compute ceiling, and the attack's encoders (prompts/s, photos/s).
+
+- ceiling: training steps (forward, CLIP loss, backward, AdamW) on tensors already on the device,
+  no data loading: the most images/s the trainer could reach with this model and batch;
+- trainer: open_clip's own trainer on webdataset shards of JPEGs (its logged rate, 2nd half);
+- ratio: trainer / ceiling at the same batch and precision (issue 13's goal: >= 0.9);
+- encoders: prompts/s and photos/s of the attack's encoders (on CUDA photos are decoded and
+  preprocessed on the GPU, idia.decode; elsewhere by PIL).
 
     python benchmarks/bench_gpu.py --out /tmp/bench-gpu            # on a CUDA machine
     python benchmarks/bench_gpu.py --small                         # seconds, on any machine
@@ -23,6 +30,7 @@ import tarfile
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -82,11 +90,54 @@ def bench_training(shards, samples, logs, model, batch, epochs, workers, precisi
             "images_per_s_wall": round(samples * epochs / seconds, 1)}  # fmt: skip
 
 
+def bench_ceiling(model_name, batch, steps, precision, device):
+    """Images/s of training steps on device-resident random tensors: the trainer's ceiling."""
+    import torch
+
+    from idia.compat import import_open_clip
+
+    open_clip = import_open_clip()
+    torch.manual_seed(0)
+    model, _, _ = open_clip.create_model_and_transforms(model_name, device=device, output_dict=True)
+    model.train()
+    size = model.visual.image_size
+    size = size if isinstance(size, int) else size[0]
+    images = torch.randn(batch, 3, size, size, device=device)
+    texts = open_clip.get_tokenizer(model_name)(["a photo of a person"] * batch).to(device)
+    loss_fn = open_clip.ClipLoss()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.1)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if precision == "amp_bf16"
+                else torch.autocast("cuda") if precision == "amp" else nullcontext())  # fmt: skip
+
+    def step():
+        with autocast:
+            out = model(images, texts)
+            loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    warmup = max(2, steps // 5)
+    for _ in range(warmup):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {"model": model_name, "batch": batch, "precision": precision, "steps": steps,
+            "images_per_s": round(batch * steps / seconds, 1)}  # fmt: skip
+
+
 def bench_encoders(model_name, n_names, n_photos, photo_dir, device, precision, workers):
     import torch
 
     from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts
     from idia.compat import import_open_clip
+    from idia.decode import device_preprocess
 
     open_clip = import_open_clip()
     model, _, preprocess = open_clip.create_model_and_transforms(model_name, device=device)
@@ -110,9 +161,10 @@ def bench_encoders(model_name, n_names, n_photos, photo_dir, device, precision, 
     t_text = timed(lambda: encode_prompts(model, tokenizer, names, templates, **kw))
     t_img = timed(lambda: encode_photos(model, preprocess, paths, num_workers=workers, **kw))
     prompts = n_names * len(PAPER_TEMPLATES)
+    decoding = "gpu" if device_preprocess(preprocess, device) is not None else "pil"
     return {"model": model_name, "precision": precision, "prompts": prompts,
             "prompts_per_s": round(prompts / t_text, 1), "photos": len(paths),
-            "photos_per_s": round(len(paths) / t_img, 1)}  # fmt: skip
+            "photos_per_s": round(len(paths) / t_img, 1), "photo_decoding": decoding}  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -150,18 +202,32 @@ def run(a: argparse.Namespace, out: Path) -> int:
     print(f"data: {samples} samples in {shards} shards, {time.perf_counter() - start:.0f} s",
           file=sys.stderr)  # fmt: skip
     results = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-               "torch": torch.__version__, "training": [], "encoders": []}  # fmt: skip
+               "torch": torch.__version__, "ceiling": [], "training": [], "ratios": [],
+               "encoders": []}  # fmt: skip
     precision = "amp_bf16" if device == "cuda" else "fp32"
+    steps = 5 if a.small else 10 if small else 50
     for batch in [16] if a.small else [32] if small else [256, 512]:
-        results["training"].append(bench_training(
-            tar_paths, samples, out / f"runs-{batch}", model, batch, 1, workers,
-            precision, device))  # fmt: skip
+        ceiling = bench_ceiling(model, batch, steps, precision, device)
+        train = bench_training(tar_paths, samples, out / f"runs-{batch}", model, batch, 1,
+                               workers, precision, device)  # fmt: skip
+        results["ceiling"].append(ceiling)
+        results["training"].append(train)
+        rate = train["images_per_s_median_2nd_half"]
+        results["ratios"].append({"batch": batch, "trainer_over_ceiling": round(
+            rate / ceiling["images_per_s"], 3) if rate else None})  # fmt: skip
     enc_precision = "amp" if device == "cuda" else "fp32"
     n_names, n_photos = (50, 32) if a.small else (50, 64) if small else (1000, 4096)
     results["encoders"].append(
         bench_encoders(model, n_names, n_photos, photos, device, enc_precision, workers)
     )
     (out / "bench_gpu.json").write_text(json.dumps(results, indent=2))
+    for ceiling, train, ratio in zip(results["ceiling"], results["training"], results["ratios"]):
+        print(f"batch {ceiling['batch']}: ceiling {ceiling['images_per_s']} img/s, trainer "
+              f"{train['images_per_s_median_2nd_half']} img/s, ratio "
+              f"{ratio['trainer_over_ceiling']}", file=sys.stderr)  # fmt: skip
+    for enc in results["encoders"]:
+        print(f"encoders: {enc['prompts_per_s']} prompts/s, {enc['photos_per_s']} photos/s "
+              f"(decoding: {enc['photo_decoding']})", file=sys.stderr)  # fmt: skip
     print(json.dumps(results, indent=2))
     return 0
 

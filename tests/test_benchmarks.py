@@ -92,8 +92,15 @@ def test_bench_gpu_small(tmp_path):
     assert train["batch"] == 16 and train["samples"] == 64
     assert train["seconds"] > 0 and train["images_per_s_wall"] > 0
     assert train["images_per_s_median_2nd_half"] > 0  # parsed from the trainer's own log
+    (ceiling,) = result["ceiling"]  # training steps on device-resident tensors
+    assert ceiling["batch"] == 16 and ceiling["images_per_s"] > 0
+    (ratio,) = result["ratios"]
+    assert ratio["trainer_over_ceiling"] == pytest.approx(
+        train["images_per_s_median_2nd_half"] / ceiling["images_per_s"], abs=1e-3
+    )
     (enc,) = result["encoders"]
     assert enc["prompts"] == 50 * 21 and enc["photos"] == 32
     assert enc["prompts_per_s"] > 0 and enc["photos_per_s"] > 0
+    assert enc["photo_decoding"] == ("gpu" if result["device"] != "cpu" else "pil")
     # the trainer wrote its log and a checkpoint for its one epoch
     assert list(tmp_path.glob("runs-16/bench/checkpoints/epoch_1.pt"))
