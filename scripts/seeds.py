@@ -67,6 +67,10 @@ def metric_rows(results: Path, seed: int) -> list[dict]:
     """Per model: TPR and FPR at the largest k with Clopper–Pearson intervals over identities."""
     from idia.stats import clopper_pearson
 
+    if not (results / "attack" / "summary.csv").exists():
+        print(f"seed {seed}: no results/attack/summary.csv yet; its attack rows are left out",
+              file=sys.stderr)  # fmt: skip
+        return []
     summary = pd.read_csv(results / "attack" / "summary.csv")
     stats_path = results / "stats" / "summary.csv"
     stats = pd.read_csv(stats_path).set_index("model") if stats_path.exists() else None
@@ -224,56 +228,69 @@ def filter_summary(results: Path, seed: int) -> dict:
     summary = json.loads((results / "faces" / "filter.json").read_text())
     keys = ("recall", "precision", "true_positives", "false_positives", "false_negatives",
             "retrieved_images", "faces")  # fmt: skip
+    presence = pd.read_csv(results / "faces" / "presence.csv")
+    wrong = presence.loc[presence["present"] & ~presence["planted"], "person_id"]
     return {"seed": seed, **{key: summary[key] for key in keys},
-            "planted": len(summary["planted"]), "present": len(summary["present"])}  # fmt: skip
+            "planted": len(summary["planted"]), "present": len(summary["present"]),
+            "false_positive_ids": " ".join(sorted(wrong))}  # fmt: skip
 
 
 def _interval(value: float, lo: float, hi: float) -> str:
     return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
+def md_table(title: str, columns: list[str], rows: list[list]) -> list[str]:
+    """A titled Markdown table."""
+    lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows] + [""]
+
+
 def markdown(metrics: pd.DataFrame, filters: pd.DataFrame, stages: pd.DataFrame) -> str:
     """The tables as Markdown: per seed, the range over seeds, and the filter's misses."""
-    lines = ["## Attack at k = k_max, per seed (95% Clopper–Pearson over identities)", "",
-             "| seed | model | members | non-members | TPR | FPR | vote AUC |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in metrics.itertuples():
-        auc = f"{r.vote_auc:.3f} {r.vote_auc_ci}" if hasattr(r, "vote_auc") else "n/a"
-        lines.append(
-            f"| {r.seed} | {r.model} | {r.members} | {r.non_members} | "
-            f"{_interval(r.tpr, r.tpr_lo, r.tpr_hi)} | {_interval(r.fpr, r.fpr_lo, r.fpr_hi)} | "
-            f"{auc} |"
-        )
-    lines += ["", "## Over seeds: mean and range", "",
-              "| model | seeds | TPR mean | TPR range | FPR mean | FPR range |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
-    for model, g in metrics.groupby("model", sort=False):
-        lines.append(
-            f"| {model} | {len(g)} | {g.tpr.mean():.2f} | {g.tpr.min():.2f}–{g.tpr.max():.2f} | "
-            f"{g.fpr.mean():.2f} | {g.fpr.min():.2f}–{g.fpr.max():.2f} |"
-        )
-    lines += ["", "## Presence filter (planted identities in the base corpus)", "",
-              "| seed | planted | found | recall | precision | false positives | "
-              "missed at retrieval | at Haar | at classifier |",
-              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    per_seed = [
+        [r.seed, r.model, r.members, r.non_members, _interval(r.tpr, r.tpr_lo, r.tpr_hi),
+         _interval(r.fpr, r.fpr_lo, r.fpr_hi),
+         f"{r.vote_auc:.3f} {r.vote_auc_ci}" if hasattr(r, "vote_auc") else "n/a"]
+        for r in metrics.itertuples()
+    ]  # fmt: skip
+    over = [
+        [model, len(g), f"{g.tpr.mean():.2f}", f"{g.tpr.min():.2f}–{g.tpr.max():.2f}",
+         f"{g.fpr.mean():.2f}", f"{g.fpr.min():.2f}–{g.fpr.max():.2f}"]
+        for model, g in (metrics.groupby("model", sort=False) if len(metrics) else [])
+    ]  # fmt: skip
+    missed = []
     for r in filters.itertuples():
         at = stages[stages["seed"] == r.seed]["stage"].value_counts()
-        lines.append(
-            f"| {r.seed} | {r.planted} | {r.true_positives} | {r.recall:.2f} | "
-            f"{r.precision:.2f} | {r.false_positives} | {at.get('retrieval', 0)} | "
-            f"{at.get('haar', 0)} | {at.get('classifier', 0)} |"
-        )
-    lines += ["", "## Each planted identity", "",
-              "| seed | person | base images | retrieved | with face | named (≥ conf) | "
-              "named (< conf) | named other | stage | exhaustive: with face | named | found |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in stages.itertuples():
-        lines.append(
-            f"| {r.seed} | {r.person_id} | {r.base_images} | {r.retrieved} | {r.with_face} | "
-            f"{r.named} | {r.named_low_confidence} | {r.named_other} | {r.stage} | "
-            f"{r.exhaustive_with_face} | {r.exhaustive_named} | {r.exhaustive_found} |"
-        )
-    return "\n".join(lines) + "\n"
+        missed.append([r.seed, r.planted, r.true_positives, f"{r.recall:.2f}",
+                       f"{r.precision:.2f}", r.false_positives, at.get("retrieval", 0),
+                       at.get("haar", 0), at.get("classifier", 0)])  # fmt: skip
+    persons = [
+        [r.seed, r.person_id, r.base_images, r.retrieved, r.with_face, r.named,
+         r.named_low_confidence, r.named_other, r.stage, r.exhaustive_with_face,
+         r.exhaustive_named, r.exhaustive_found]
+        for r in stages.itertuples()
+    ]  # fmt: skip
+    lines = [] if metrics.empty else md_table(
+        "Attack at k = k_max, per seed (95% Clopper–Pearson over identities)",
+        ["seed", "model", "members", "non-members", "TPR", "FPR", "vote AUC"], per_seed,
+    )  # fmt: skip
+    if over:
+        lines += md_table(
+            "Over seeds: mean and range",
+            ["model", "seeds", "TPR mean", "TPR range", "FPR mean", "FPR range"], over,
+        )  # fmt: skip
+    lines += md_table(
+        "Presence filter (planted identities in the base corpus)",
+        ["seed", "planted", "found", "recall", "precision", "false positives",
+         "missed at retrieval", "at Haar", "at classifier"], missed,
+    )  # fmt: skip
+    lines += md_table(
+        "Each planted identity",
+        ["seed", "person", "base images", "retrieved", "with face", "named (≥ conf)",
+         "named (< conf)", "named other", "stage", "exhaustive: with face", "named", "found"],
+        persons,
+    )  # fmt: skip
+    return "\n".join(lines)
 
 
 def collect(out: Path, seeds: list[int], configs: dict[int, dict]) -> dict[str, pd.DataFrame]:
