@@ -212,6 +212,9 @@ def test_save_load_round_trip(trained, faces, tmp_path):
     path = tmp_path / "sub" / "face_classifier.pt"
     save_face_classifier(classifier, path)
     assert [p.name for p in path.parent.iterdir()] == ["face_classifier.pt"]
+    again = tmp_path / "again.pt"
+    save_face_classifier(classifier, again)  # the same tensors: the same bytes
+    assert again.read_bytes() == path.read_bytes()
     loaded = load_face_classifier(path)
     assert (loaded.arch, loaded.classes, loaded.size) == (
         classifier.arch,

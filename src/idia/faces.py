@@ -530,7 +530,10 @@ def save_face_classifier(classifier: FaceClassifier, path: str | Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save({"header": header, "state_dict": state}, tmp)
+        # through a file object: given a path, torch names the archive's folder after the file,
+        # and the temporary file's random name made every checkpoint's bytes differ
+        with open(tmp, "wb") as handle:
+            torch.save({"header": header, "state_dict": state}, handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
