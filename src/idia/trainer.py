@@ -169,8 +169,11 @@ def run_training(
             env=env,
             preexec_fn=_die_with_parent,
         )
+        stdout = child.stdout
         try:
-            for line in child.stdout:
+            if stdout is None:  # stdout=PIPE always gives a pipe
+                raise RuntimeError(f"no output pipe from the trainer {command[0]}")
+            for line in stdout:
                 out.write(line.decode("utf-8", errors="replace"))
             out.flush()
             returncode = child.wait()
@@ -187,7 +190,8 @@ def run_training(
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()
-            child.stdout.close()
+            if stdout is not None:
+                stdout.close()
     if returncode != 0:
         raise RuntimeError(
             f"open_clip training failed (exit {returncode}); its output is in the job's log. "
@@ -263,8 +267,8 @@ def prepare_resume(checkpoints: str | Path) -> Path | None:
         return None
     files = sorted(p for p in folder.iterdir() if p.is_file())
     epochs = {p: checkpoint_epoch(p) for p in files}
-    complete = [p for p in files if epochs[p] is not None]
-    latest = max(complete, key=lambda p: epochs[p]) if complete else None
+    complete = {p: epoch for p, epoch in epochs.items() if epoch is not None}
+    latest = max(complete, key=complete.__getitem__) if complete else None
     for path in files:
         if path != latest:
             path.unlink()
