@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.typing import RcKeyType
 
 __all__ = [
     "METRICS",
@@ -63,7 +64,7 @@ BIN_LABEL = "Name occurrences in training captions (bin)"
 NON_MEMBER = "non-member"
 MAX_ANNOTATED_COLUMNS = 12
 
-_STYLE = {
+_STYLE: dict[RcKeyType, float | str] = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10.5,
