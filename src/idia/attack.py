@@ -119,7 +119,7 @@ def encode_prompts(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n_names, n_prompts = len(names), len(templates) * len(names)
     starts = range(0, n_prompts, batch_size)
-    emb = None
+    emb: np.ndarray | None = None
     with ExitStack() as stack:
         stack.enter_context(torch.inference_mode())
         stack.enter_context(_autocast(device, precision))
@@ -136,10 +136,14 @@ def encode_prompts(
                     header = {"descr": "<f4", "fortran_order": False, "shape": shape}
                     np.lib.format.write_array_header_1_0(sink, header)
             if sink is None:
+                assert emb is not None  # allocated at the first batch (s == 0)
                 emb.reshape(n_prompts, -1)[s:stop] = vecs  # prompt i is [i // C, i % C]
             else:
                 sink.write(vecs.astype("<f4", copy=False).tobytes())  # C order: appended
-    return emb if out is None else np.load(out, mmap_mode="r")
+    if out is not None:
+        return np.load(out, mmap_mode="r")
+    assert emb is not None  # names and templates are not empty, so a first batch ran
+    return emb
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -160,8 +164,9 @@ def load_image(path: str | os.PathLike) -> Image.Image:
 def decode_image(source, where: str) -> Image.Image:
     """An image (a path, or a file-like object) fully decoded as RGB; errors name ``where``."""
     try:
-        with Image.open(source) as img:
-            img.load()
+        with Image.open(source) as opened:
+            opened.load()
+            img: Image.Image = opened
             if img.mode == "P" and "transparency" in img.info:
                 img = img.convert("RGBA")
             return img.convert("RGB")
@@ -682,15 +687,15 @@ def scores_long(scores: np.ndarray, person_ids: Sequence, ks: Sequence[int]) -> 
     """Scores ``[n, K, D]`` as a long table (person_id, k, draw, score)."""
     scores = np.asarray(scores)
     n, n_k, n_d = scores.shape
-    person_ids = np.asarray(person_ids)
-    if person_ids.shape != (n,) or len(ks) != n_k:
+    ids = np.asarray(person_ids)
+    if ids.shape != (n,) or len(ks) != n_k:
         raise ValueError(
             f"scores of shape {scores.shape} need {n} person ids and {n_k} ks, "
-            f"got {person_ids.shape[0] if person_ids.ndim else 0} and {len(ks)}"
+            f"got {ids.shape[0] if ids.ndim else 0} and {len(ks)}"
         )
     return pd.DataFrame(
         {
-            "person_id": np.repeat(person_ids, n_k * n_d),
+            "person_id": np.repeat(ids, n_k * n_d),
             "k": np.tile(np.repeat(np.asarray(ks, dtype=np.int64), n_d), n),
             "draw": np.tile(np.arange(n_d, dtype=np.int64), n * n_k),
             "score": scores.ravel().astype(np.int64),
