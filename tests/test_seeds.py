@@ -79,6 +79,7 @@ def test_seeds_script_on_the_tiny_world(tmp_path):
     assert len(stages) == 4 and set(stages["stage"]) <= set(seeds.STAGES)  # 2 planted × 2 seeds
     filters = pd.read_csv(out / "filter.csv").set_index("seed")
     for seed, group in stages.groupby("seed"):
-        assert (group["stage"] == "found").sum() == filters.loc[seed, "true_positives"]
+        found = group["stage"].isin(["found", "found_elsewhere"]).sum()
+        assert found == filters.loc[seed, "true_positives"]
     assert "## Presence filter" in (out / "seeds.md").read_text()
     assert (out / "seed-8" / "config.yaml").exists()
