@@ -68,6 +68,8 @@ def test_unmirrored_transforms_keep_pil():
     train = open_clip.image_transform(224, is_train=True, mean=MEAN, std=STD)
     assert TensorPreprocess.from_transform(train) is None  # random crops: not mirrored
     assert TensorPreprocess.from_transform(lambda image: image) is None
+    grey = open_clip.image_transform(224, is_train=False, mean=(0.5,), std=(0.5,))
+    assert TensorPreprocess.from_transform(grey) is None  # a one-value Normalize broadcasts
     inference = open_clip.image_transform(224, is_train=False, mean=MEAN, std=STD)
     assert device_preprocess(inference, "cpu") is None  # CPU: the PIL path, byte for byte
 

@@ -135,9 +135,12 @@ class TensorPreprocess:
         if isinstance(size, tuple) and len(size) == 1:
             size = size[0]
         crop_size = tuple(crop.size) if not isinstance(crop.size, int) else (crop.size,) * 2
+        mean = tuple(float(m) for m in norm.mean)
+        std = tuple(float(s) for s in norm.std)
+        if len(mean) != 3 or len(std) != 3:  # a one-value Normalize broadcasts; not mirrored here
+            return None
         return cls(size=size, interpolation=resize.interpolation.value, crop=crop_size,
-                   mean=tuple(float(m) for m in norm.mean),
-                   std=tuple(float(s) for s in norm.std))  # fmt: skip
+                   mean=mean, std=std)  # fmt: skip
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """torchvision's ``Resize`` size rule: an int sets the shorter side, keeping the aspect."""
