@@ -33,7 +33,7 @@ SAME_BYTES = (
     "identities/report.csv", "search/counts.parquet", "pairs/pairs.parquet",
     "attack/tiny/scores.parquet", "attack/tiny/metrics.parquet", "attack/summary.csv",
     "stats/tiny/persons.csv", "faces/presence.csv", "inject/cohort.csv",
-    "inject/n2/counts.parquet", "attack/c-n2/scores.parquet",
+    "inject/n2/counts.parquet", "attack/c-n2/scores.parquet", "faces/classifier/classifier.pt",
 )  # fmt: skip
 GRACE = 30  # seconds between SIGTERM and SIGKILL, as SLURM's KillWait
 
@@ -189,6 +189,11 @@ def test_snakemake_alone_killed_in_a_second_checkout_resumes_to_the_same_bytes(
 
 
 @pytest.mark.e2e
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug (issue 11): after a config change whose training job fails, the next dry "
+    "run plans nothing and the old model's attack stays as if current",
+)
 def test_a_config_change_then_a_failed_and_an_interrupted_training_reruns_its_consumers(
     tiny_run: Path, tmp_path: Path
 ):
@@ -196,8 +201,7 @@ def test_a_config_change_then_a_failed_and_an_interrupted_training_reruns_its_co
     is interrupted while it trains. No run may call the old model's attack up to date, and the
     end result is that of an uninterrupted run of the changed config."""
     config = yaml.safe_load(TINY.read_text())
-    tiny = next(m for m in config["models"] if m["name"] == "tiny")
-    tiny["train"]["epochs"] += 1
+    config["models"]["tiny"]["train"]["epochs"] += 1
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(config, sort_keys=False))
     reference, work = tmp_path / "reference", tmp_path / "work"
