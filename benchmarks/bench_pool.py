@@ -18,6 +18,20 @@ encoding speed and memory do not depend on training. Photo embeddings are random
 
     .venv/bin/python benchmarks/bench_pool.py                 # 10^4 side by side, then 10^5
     .venv/bin/python benchmarks/bench_pool.py --small         # seconds: 300 vs 1,000 names
+
+With ``--world RESULTS --model NAME`` it measures instead what the pool size does to the attack
+on a finished run of the workflow: for each pool size (default 1,000 / 10,000 / 100,000 names:
+the study identities, then random "First Last" fillers drawn by ``names.candidate_pool`` with
+the config's seed and name lists, as the ``candidate_pool`` job draws them), the trained model
+encodes the prompts (``attack.encode_prompts`` into a ``.npy``), ``attack.predict`` ranks the
+pool for the model's own photo embeddings, and ``stats.person_scores`` scores every identity
+over all of its photos (the vote of ``attack.template_correct`` and its margin-refined
+``stats.combined_score``). It prints prompts per CPU-second, TPR and FPR at the config's tau
+with Clopper–Pearson intervals, and TPR at FPR <= 1 % / 5 % over identities:
+
+    .venv/bin/python benchmarks/bench_pool.py --world RUN/results --model world-vit
+    .venv/bin/python benchmarks/bench_pool.py --world RUN/results --model tiny --small \\
+        --config tests/config/tiny.yaml                      # pools of 100 and 300 names
 """
 
 from __future__ import annotations
@@ -33,8 +47,13 @@ from pathlib import Path
 
 import numpy as np
 
-ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-vit-xs"
+ROOT = Path(__file__).resolve().parents[1]
+ARCH_DIR = ROOT / "workflow" / "models" / "idia-vit-xs"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 PHOTOS_PER_PERSON = 30
+WORLD_POOLS = (1_000, 10_000, 100_000)
+WORLD_POOLS_SMALL = (100, 300)
+FPR_LEVELS = (0.01, 0.05)
 
 
 def _rss_mb() -> float:
@@ -122,6 +141,198 @@ def _run(args: list[str], threads: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# --------------------------------------------------------------------------------------------
+# --world: the pool size's effect on the attack of a finished run
+# --------------------------------------------------------------------------------------------
+
+
+def world_config(path: Path) -> dict:
+    """The run's config with the schema's defaults filled in, as the workflow sees it."""
+    import yaml
+    from snakemake.utils import validate
+
+    if not path.is_file():
+        raise FileNotFoundError(f"config {path} not found; pass the run's config with --config")
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(SCHEMA), set_default=True)
+    return config
+
+
+def world_name_lists(run: Path, config: dict) -> tuple[list[str], list[str], list[str]]:
+    """(female, male, surnames) from the run's name lists, read as the candidate_pool job does:
+    a remote source from its download under ``resources/names/``, a local one as written."""
+    from idia.names import read_census_surnames, read_ssa_first_names
+    from idia.sources import file_name, is_remote
+
+    def where(location: str) -> Path:
+        if is_remote(location):
+            return run / "resources" / "names" / file_name(location)
+        local = Path(location)  # relative: the run's folder, else the project's (as shipped)
+        if local.is_absolute() or (run / local).exists():
+            return run / local
+        return ROOT / local
+
+    names = config["sources"]["names"]
+    first, surnames = where(names["first"]), where(names["surnames"])
+    for path in (first, surnames):
+        if not path.is_file():
+            raise FileNotFoundError(f"name list {path} not found; has the run downloaded it?")
+    top = config["candidates"]["top"]
+    female, male = read_ssa_first_names(first, top)
+    return female, male, read_census_surnames(surnames, top)
+
+
+def world_pool_row(
+    *,
+    clip,
+    pool: list[str],
+    templates: list[str],
+    image: np.ndarray,
+    true_idx: np.ndarray,
+    person_index: np.ndarray,
+    member: np.ndarray,
+    config: dict,
+    work: Path,
+    keep: bool,
+) -> dict:
+    """One pool size: encode its prompts, predict, score every identity; rates and speed."""
+    from idia.attack import encode_prompts, predict, true_name_per_person
+    from idia.stats import auc, clopper_pearson, combined_score, person_scores, tpr_at_fpr
+
+    attack = config["attack"]
+    path = work / f"text-{len(pool)}.npy"
+    cpu0, wall0 = _cpu_s(), time.perf_counter()
+    text = encode_prompts(clip.model, clip.tokenizer, pool, templates,
+                          batch_size=attack["batch_size"], device=clip.device, progress=False,
+                          out=path)  # fmt: skip
+    encode_cpu, encode_wall = _cpu_s() - cpu0, time.perf_counter() - wall0
+    cpu0 = _cpu_s()
+    out = predict(image, text, true_idx, chunk_elems=attack["chunk_elems"], device=clip.device)
+    predict_cpu = _cpu_s() - cpu0
+    del text
+    if not keep:
+        path.unlink()
+    true_of_person = true_name_per_person(person_index, true_idx)
+    persons = person_scores(out["pred"], out["rank"], out["margin"], person_index,
+                            true_of_person, len(member))  # fmt: skip
+    vote = persons["vote_score"].to_numpy()
+    scores = {"vote": vote, "combined": combined_score(vote, persons["mean_margin"].to_numpy())}
+    called = vote >= attack["tau"]
+    tp, fp = int((called & member).sum()), int((called & ~member).sum())
+    n_pos, n_neg = int(member.sum()), int((~member).sum())
+    alpha = 1 - config["stats"]["ci"]
+    prompts = len(templates) * len(pool)
+    row = {
+        "names": len(pool), "prompts": prompts,
+        "encode_cpu_s": encode_cpu, "encode_wall_s": encode_wall,
+        "prompts_per_cpu_s": prompts / max(encode_cpu, 1e-9), "predict_cpu_s": predict_cpu,
+        "tp": tp, "fp": fp, "members": n_pos, "nonmembers": n_neg,
+        "tpr": tp / n_pos, "tpr_ci": list(clopper_pearson(tp, n_pos, alpha)),
+        "fpr": fp / n_neg, "fpr_ci": list(clopper_pearson(fp, n_neg, alpha)),
+        "top1": float((out["rank"] == 0).mean()), "mean_vote": float(vote.mean()),
+        "pred": out["pred"],
+    }  # fmt: skip
+    for name, score in scores.items():
+        row[f"auc_{name}"] = auc(score, member)
+        for level in FPR_LEVELS:
+            row[f"tpr_at_fpr{level:g}_{name}"] = tpr_at_fpr(score, member, level)
+    return row
+
+
+def main_world(a: argparse.Namespace) -> int:
+    """The attack of a finished run at several pool sizes; a table and a JSON line."""
+    import pandas as pd
+    import torch
+
+    from idia.backends import load_backend
+    from idia.identities import read_identities
+    from idia.names import candidate_pool
+    from idia.templates import PAPER_TEMPLATES
+
+    torch.set_num_threads(a.threads)
+    results = a.world.resolve()
+    run = results.parent
+    config = world_config(a.config or run / "config" / "config.yaml")
+    attack_dir = results / "attack" / a.model
+    model_dir = results / "models" / a.model
+    truth = a.truth or results / "search" / "counts.parquet"
+    for path in (attack_dir / "image_emb.npy", attack_dir / "photos.parquet", truth, model_dir):
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} not found: --world needs a run whose attack on {a.model!r} has encoded "
+                "its photos (snakemake ... encode_photos) and the truth table (--truth)"
+            )
+    templates = config["attack"]["templates"]
+    templates = list(PAPER_TEMPLATES) if templates == "paper" else list(templates)
+    identities = read_identities(results / "identities" / "identities.parquet")
+    study = list(identities["name"])
+    female, male, surnames = world_name_lists(run, config)
+    seed = config["candidates"]["seed"]
+    pools = sorted(a.pools or (WORLD_POOLS_SMALL if a.small else WORLD_POOLS))
+    largest = candidate_pool(study, pools[-1], seed, female, male, surnames)
+
+    photos = pd.read_parquet(attack_dir / "photos.parquet")
+    image = np.load(attack_dir / "image_emb.npy")
+    # the study names lead every pool, in the identities' order
+    index_of = dict(zip(identities["person_id"], range(len(identities))))
+    missing = sorted(set(photos["person_id"]) - set(index_of))
+    if missing:
+        raise ValueError(f"photos of persons missing from {results}/identities: {missing[:5]}")
+    true_idx = photos["person_id"].map(index_of).to_numpy(np.int64)
+    person_index = photos["person_index"].to_numpy(np.int64)
+    persons = photos.drop_duplicates("person_index").sort_values("person_index")
+    counts = pd.read_parquet(truth).set_index("person_id")
+    member = counts.loc[persons["person_id"], "member"].to_numpy(bool)
+    clip = load_backend({"model_dir": str(model_dir)}, device=a.device)
+
+    # The workflow's own pool and predictions, where a pool size equals the run's.
+    run_pool = pd.read_parquet(results / "attack" / "candidates.parquet")["name"].tolist()
+    run_pred_file = attack_dir / "predictions.npz"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = a.out or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for size in pools:
+            pool = candidate_pool(study, size, seed, female, male, surnames)
+            if pool != largest[:size]:
+                raise AssertionError(f"the pool of {size} names is not a prefix of the largest")
+            row = world_pool_row(clip=clip, pool=pool, templates=templates, image=image,
+                                 true_idx=true_idx, person_index=person_index, member=member,
+                                 config=config, work=work, keep=a.out is not None)  # fmt: skip
+            pred = row.pop("pred")
+            if size == len(run_pool):
+                row["same_pool_as_run"] = pool == run_pool
+                if run_pred_file.exists():
+                    row["pred_agreement_with_run"] = float(
+                        (np.load(run_pred_file)["pred"] == pred).mean()
+                    )
+            rows.append(row)
+            print(f"pool {size}: {row['encode_cpu_s']:.1f} CPU s to encode", file=sys.stderr)
+    attack, ci = config["attack"], config["stats"]["ci"]
+    per_person = photos.groupby("person_index").size()
+    print(f"model {a.model}, {len(templates)} templates, {len(persons)} identities "
+          f"({int(member.sum())} members, {int((~member).sum())} non-members), "
+          f"{len(photos)} photos (all of each person's: {per_person.min()}-{per_person.max()}; "
+          f"k_max {attack['k_max']}), "
+          f"tau {attack['tau']}, {ci:.0%} Clopper-Pearson, {a.threads} thread(s), "
+          f"pools nested (each a prefix of the next)")  # fmt: skip
+    print("| names | prompts | encode CPU s | prompts/CPU-s | predict CPU s | TPR@tau [CI] | "
+          "FPR@tau [CI] | TPR@FPR<=1% vote / comb. | TPR@FPR<=5% vote / comb. | "
+          "AUC vote / comb. |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['names']} | {r['prompts']} | {r['encode_cpu_s']:.1f} | "
+              f"{r['prompts_per_cpu_s']:,.0f} | {r['predict_cpu_s']:.2f} | "
+              f"{r['tpr']:.3f} [{r['tpr_ci'][0]:.3f}, {r['tpr_ci'][1]:.3f}] | "
+              f"{r['fpr']:.3f} [{r['fpr_ci'][0]:.3f}, {r['fpr_ci'][1]:.3f}] | "
+              f"{r['tpr_at_fpr0.01_vote']:.3f} / {r['tpr_at_fpr0.01_combined']:.3f} | "
+              f"{r['tpr_at_fpr0.05_vote']:.3f} / {r['tpr_at_fpr0.05_combined']:.3f} | "
+              f"{r['auc_vote']:.3f} / {r['auc_combined']:.3f} |")  # fmt: skip
+    print(json.dumps({"model": a.model, "templates": len(templates), "tau": attack["tau"],
+                      "threads": a.threads, "rows": rows}))  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="seconds-long run on tiny sizes")
@@ -134,7 +345,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="where predict runs: auto, cuda, cpu")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temp dir)")
     ap.add_argument("--worker", nargs=3, metavar=("STEP", "MODE", "ARG"), help=argparse.SUPPRESS)
+    world = ap.add_argument_group("--world: the pool size's effect on a finished run's attack")
+    world.add_argument("--world", type=Path, metavar="RESULTS", help="the run's results folder")
+    world.add_argument("--model", help="a model of the run (results/models/NAME)")
+    world.add_argument("--config", type=Path, help="the run's config (default: RESULTS/../config/"
+                       "config.yaml)")  # fmt: skip
+    world.add_argument("--truth", type=Path, help="members (RESULTS/search/counts.parquet)")
+    world.add_argument("--pools", type=int, nargs="+", help="pool sizes (1000 10000 100000)")
     a = ap.parse_args(argv)
+    if a.world:
+        if not a.model:
+            ap.error("--world needs --model NAME")
+        return main_world(a)
     if a.worker:
         import torch
 
