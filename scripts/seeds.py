@@ -96,23 +96,18 @@ def metric_rows(results: Path, seed: int) -> list[dict]:
     return rows
 
 
-def planted_images(world: dict, n_identities: int) -> dict[str, int]:
-    """Base-corpus file name (``000123.jpg``) → index of the planted study identity it shows.
-
-    The world does not write this mapping, so it is rebuilt from ``world.seed`` exactly as
-    ``idia.world.build_base`` orders its rows; ``check_planted`` verifies the rebuild against
-    the world's own truth table and captions before anything is read from it.
-    """
-    base, seed = world["base"], int(world["seed"])
-    drawn = np.random.default_rng([seed, 20]).permutation(n_identities)[: base["n_planted"]]
-    rows = [("generic", -1)] * base["n_generic"]
-    rows += [("extra", e) for e in range(base["n_extras"]) for _ in range(base["extra_photos"])]
-    rows += [("planted", int(i)) for i in np.sort(drawn) for _ in range(base["planted_photos"])]
-    order = np.random.default_rng([seed, 22]).permutation(len(rows))
-    width = max(6, len(str(len(rows) - 1)))
-    return {
-        f"{pos:0{width}d}.jpg": rows[r][1] for pos, r in enumerate(order) if rows[r][0] == "planted"
-    }
+def read_planted(results: Path) -> dict[str, str]:
+    """Base-corpus file name (``000123.jpg``) → person_id of the planted study identity it shows,
+    as the world published it (``results/world/base/planted.parquet``)."""
+    path = results / "world" / "base" / "planted.parquet"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: this seed was run by code whose world did not publish which "
+            "base images show which planted identity; rerun the seed with the current code "
+            "(scripts/seeds.py without --collect-only) so that rule world_base writes it"
+        )
+    table = pd.read_parquet(path, columns=["file", "person_id"])
+    return dict(zip(table["file"], table["person_id"]))
 
 
 def downloaded(results: Path) -> pd.DataFrame:
@@ -126,23 +121,6 @@ def downloaded(results: Path) -> pd.DataFrame:
     table = pd.concat(frames, ignore_index=True)
     table = table[table["status"] == "success"]
     return table.assign(file=table["url"].str.rsplit("/", n=1).str[-1])
-
-
-def check_planted(images: dict[str, int], truth: pd.DataFrame, base: pd.DataFrame) -> None:
-    """The rebuilt mapping must give each of the truth's planted identities its photo count, and
-    point only at images the world captioned as a person (a hypernym), never at a scene."""
-    from idia.world import HYPERNYMS
-
-    want = {int(i): int(n) for i, n in truth.loc[truth["planted"], "base_photos"].items()}
-    got = {int(i): int(n) for i, n in pd.Series(list(images.values())).value_counts().items()}
-    captions = dict(zip(base["file"], base["caption"]))
-    scenes = [f for f in images if f in captions and not any(h in captions[f] for h in HYPERNYMS)]
-    if got != want or scenes:
-        raise RuntimeError(
-            "scripts/seeds.py: the rebuilt planted base images disagree with the world "
-            f"(identity: photos {got} vs truth {want}; {len(scenes)} captioned as scenes): "
-            "idia.world.build_base changed its row order; update planted_images to match"
-        )
 
 
 def exhaustive(results: Path, base: pd.DataFrame, haar: dict) -> pd.DataFrame:
@@ -170,14 +148,12 @@ def exhaustive(results: Path, base: pd.DataFrame, haar: dict) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def filter_rows(results: Path, world: dict, presence: dict, seed: int, haar: dict) -> list[dict]:
+def filter_rows(results: Path, presence: dict, seed: int, haar: dict) -> list[dict]:
     """Per planted identity: how many of its base images were retrieved, showed a face to Haar,
     and were named by the classifier; the stage where the filter lost it (or ``found``)."""
-    truth = pd.read_parquet(results / "world" / "base" / "truth.parquet").reset_index(drop=True)
+    truth = pd.read_parquet(results / "world" / "base" / "truth.parquet")
     base = downloaded(results)
-    images = planted_images(world, len(truth))
-    check_planted(images, truth, base)
-    base = base.assign(owner=base["file"].map(images))
+    base = base.assign(owner=base["file"].map(read_planted(results)))
     every = exhaustive(results, base[base["owner"].notna()], haar)
     retrieved = pd.read_parquet(results / "retrieval" / "retrieved.parquet")
     faces = pd.concat(
@@ -187,9 +163,8 @@ def filter_rows(results: Path, world: dict, presence: dict, seed: int, haar: dic
     present = set(summary["present"])
     min_conf = float(presence["min_confidence"])
     rows = []
-    for i, person in truth[truth["planted"]].iterrows():
-        pid = person["person_id"]
-        mine = base[base["owner"] == i][["shard", "key"]]
+    for pid in truth.loc[truth["planted"], "person_id"]:
+        mine = base[base["owner"] == pid][["shard", "key"]]
         hits = retrieved.merge(mine, on=["shard", "key"])
         seen = faces.merge(mine, on=["shard", "key"])
         crops = seen[seen["crop_index"] >= 0]
@@ -312,7 +287,7 @@ def collect(out: Path, seeds: list[int], configs: dict[int, dict]) -> dict[str, 
         if config.get("injection"):
             filters.append(filter_summary(results, seed))
             presence = config["injection"]["presence"]
-            stages += filter_rows(results, config["world"], presence, seed, config["haar"])
+            stages += filter_rows(results, presence, seed, config["haar"])
     tables = {"seeds": pd.DataFrame(metrics), "filter": pd.DataFrame(filters),
               "filter_stages": pd.DataFrame(stages, columns=None)}  # fmt: skip
     for name, table in tables.items():

@@ -1,5 +1,5 @@
-"""scripts/seeds.py: per-seed configs, the planted-image rebuild checked against the real world
-writer, and (e2e) the whole script on two seeds of the tiny world."""
+"""scripts/seeds.py: per-seed configs, the planted base images read from what the real world
+writer published, and (e2e) the whole script on two seeds of the tiny world."""
 
 from __future__ import annotations
 
@@ -36,29 +36,36 @@ def test_seed_config_changes_only_the_seed():
         seeds.seed_config({"models": {}}, 1)
 
 
-def _world_base(tmp_path: Path, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+def _world_base(results: Path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tiny world's base corpus where a seed's run keeps it; its truth and its TSV rows."""
     from idia.world import build_base
 
     world = yaml.safe_load(TINY.read_text())["world"] | {"seed": seed}
     world["base"] = world["base"] | {"n_planted": 3, "planted_photos": 3, "n_extras": 3}
-    out = tmp_path / f"base-{seed}"
+    out = results / "world" / "base"
     build_base(out, seed=seed, n_identities=world["n_identities"], image_size=32,
                caption_templates=world["caption_templates"], **world["base"])  # fmt: skip
     tsv = pd.read_csv(out / "web/cc3m/Train_GCC-training.tsv", sep="\t", names=["caption", "url"])
     base = tsv.assign(file=tsv["url"].str.rsplit("/", n=1).str[-1])
-    return world, pd.read_parquet(out / "truth.parquet"), base
+    return pd.read_parquet(out / "truth.parquet"), base
 
 
 @pytest.mark.parametrize("seed", [7, 777])
-def test_planted_images_match_the_world(tmp_path, seed):
-    world, truth, base = _world_base(tmp_path, seed)
-    images = seeds.planted_images(world, len(truth))
+def test_read_planted_gives_each_planted_identity_its_base_images(tmp_path, seed):
+    results = tmp_path / "results"
+    truth, base = _world_base(results, seed)
+    images = seeds.read_planted(results)
     assert len(images) == 9 and set(images) <= set(base["file"])
-    seeds.check_planted(images, truth, base)  # raises when the rebuild disagrees
-    # a rebuild from another seed points elsewhere, and the check says so
-    wrong = seeds.planted_images(world | {"seed": seed + 1}, len(truth))
-    with pytest.raises(RuntimeError, match="update planted_images"):
-        seeds.check_planted(wrong, truth, base)
+    counts = pd.Series(list(images.values())).value_counts().to_dict()
+    assert counts == dict(truth.loc[truth["planted"], ["person_id", "base_photos"]].values)
+    # the mapping is what filter_rows joins on: the downloaded file names of the TSV
+    owner = base["file"].map(images)
+    assert owner.notna().sum() == 9 and set(owner.dropna()) == set(counts)
+
+
+def test_read_planted_names_the_missing_table(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"planted\.parquet is missing.*rerun the seed"):
+        seeds.read_planted(tmp_path / "results")
 
 
 @pytest.mark.e2e

@@ -257,6 +257,37 @@ def test_base_corpus_is_anonymized_and_plants_the_chosen_identities(tmp_path):
     assert [p.read_bytes() for p in first] == [
         (again / "web" / "img" / p.name).read_bytes() for p in first
     ]
+    for name in ("planted.parquet", "truth.parquet"):
+        assert (tmp_path / name).read_bytes() == (again / name).read_bytes()
+
+
+def test_base_corpus_publishes_which_images_show_which_planted_identity(tmp_path):
+    from idia.download import read_caption_tsv
+    from idia.world import HYPERNYMS, build_base
+
+    build_base(
+        tmp_path, seed=11, n_identities=8, image_size=32, caption_templates=["{name}"],
+        n_generic=10, n_extras=2, extra_photos=2, n_planted=3, planted_photos=2,
+        eval_per_class=1, n_eval_pairs=1,
+    )  # fmt: skip
+    planted = pd.read_parquet(tmp_path / "planted.parquet")
+    assert list(planted.columns) == ["file", "person_id"]
+    assert planted["file"].tolist() == sorted(planted["file"]) and planted["file"].is_unique
+    truth = pd.read_parquet(tmp_path / "truth.parquet")
+    want = dict(truth.loc[truth["planted"], ["person_id", "base_photos"]].values)
+    assert len(want) == 3 and planted["person_id"].value_counts().to_dict() == want
+    tsv = read_caption_tsv(tmp_path / "web" / "cc3m" / "Train_GCC-training.tsv")
+    captions = dict(zip(tsv["url"].str.rsplit("/", n=1).str[-1], tsv["caption"]))
+    assert set(planted["file"]) <= set(captions)
+    assert all(any(h in captions[f] for h in HYPERNYMS) for f in planted["file"])
+    # no planted identity: an empty table with the same columns
+    build_base(
+        tmp_path / "none", seed=11, n_identities=8, image_size=32, caption_templates=["{name}"],
+        n_generic=3, n_extras=0, extra_photos=0, n_planted=0, planted_photos=2,
+        eval_per_class=1, n_eval_pairs=1,
+    )  # fmt: skip
+    empty = pd.read_parquet(tmp_path / "none" / "planted.parquet")
+    assert empty.empty and list(empty.columns) == ["file", "person_id"]
 
 
 def test_base_corpus_rejects_impossible_settings(tmp_path):

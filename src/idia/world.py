@@ -487,6 +487,9 @@ def build_base(
       image, ImageNet-folder layout) and ``eval/pairs.parquet``: held-out scene pairs for
       image-to-text retrieval.
     - ``truth.parquet``: which identities are planted and with how many photos.
+    - ``planted.parquet``: which base images show which planted identity (``file``, the name
+      ending the image's URL in the TSV, and ``person_id``; sorted by file), so that an audit
+      of the face filter reads the ground truth instead of replaying this function's draws.
     """
     _validate_base(
         n_generic, n_extras, extra_photos, n_planted, planted_photos, n_identities,
@@ -517,6 +520,7 @@ def build_base(
     total += len(SCENE_SHAPES) * eval_per_class + n_eval_pairs
     key_width = max(6, len(str(len(rows) - 1)))
     keys, paths, captions = [], [], []
+    shown: dict[str, list[str]] = {"file": [], "person_id": []}  # base images of planted ids
     with tqdm(total=total, desc="world base", unit="img", file=sys.stderr, mininterval=2) as bar:
         for pos, r in enumerate(order):
             kind, owner, idx = rows[r]
@@ -534,6 +538,9 @@ def build_base(
             write_jpeg(image_dir / f"{key}.jpg", img)
             keys.append(key)
             paths.append(f"{key}.jpg")
+            if kind == "planted":
+                shown["file"].append(f"{key}.jpg")
+                shown["person_id"].append(person_ids[owner])
             captions.append(caption)
             bar.update(1)
 
@@ -570,6 +577,11 @@ def build_base(
             "base_photos": pa.array((is_planted * planted_photos).tolist(), pa.int64()),
         },
         outdir / "truth.parquet",
+    )
+    # keys are zero-padded positions, written in order: the rows are already sorted by file
+    _write_parquet(
+        {name: pa.array(values, pa.string()) for name, values in shown.items()},
+        outdir / "planted.parquet",
     )
     summary = {
         "base_pairs": len(keys),

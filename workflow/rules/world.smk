@@ -41,6 +41,7 @@ if "world" in config:
         output:
             summary=f"{WORLD_DIR}/base/base.json",
             truth=f"{WORLD_DIR}/base/truth.parquet",
+            planted=f"{WORLD_DIR}/base/planted.parquet",
             web=directory(f"{WORLD_DIR}/base/web"),
             checksums=f"{WORLD_DIR}/base/web.sha256",
             eval_dir=directory(f"{WORLD_DIR}/base/eval/classes"),
