@@ -83,6 +83,41 @@ def test_bench_pool_small():
     assert re.search(r"chunked / whole at 300 names: encode_time [0-9.]+", out)
 
 
+@pytest.mark.e2e
+def test_bench_pool_world_small(tiny_run: Path):
+    """The pool-size benchmark on a finished run: at the run's own pool size (40 names) it
+    reproduces the workflow's pool, predictions and confusion at tau; larger pools are the same
+    draw continued, with every rate a proportion inside its interval."""
+    config = BENCH.parent / "tests" / "config" / "tiny.yaml"
+    results = str(tiny_run / "results")
+    pools = ("--pools", "300", "40", "100")  # 40: the run's own pool size
+    out = _run(
+        "bench_pool.py", "--world", results, "--model", "tiny", "--config", str(config), *pools
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["model"] == "tiny" and result["templates"] == 21 and result["tau"] == 1
+    rows = result["rows"]
+    assert [r["names"] for r in rows] == [40, 100, 300]  # sorted, whatever the order given
+    own = rows[0]
+    assert own["same_pool_as_run"] is True
+    assert own["pred_agreement_with_run"] >= 0.99  # same model, pool and photos as the predict job
+    at_tau = json.loads((tiny_run / "results/stats/tiny/summary.json").read_text())["at_tau"]
+    assert (own["tp"], own["fp"]) == (at_tau["tp"], at_tau["fp"])
+    for r in rows:
+        assert r["prompts"] == 21 * r["names"] and r["prompts_per_cpu_s"] > 0
+        assert r["members"] == own["members"] > 0 and r["nonmembers"] == own["nonmembers"] > 0
+        assert r["tpr"] == pytest.approx(r["tp"] / r["members"])
+        assert r["fpr"] == pytest.approx(r["fp"] / r["nonmembers"])
+        for rate in ("tpr", "fpr"):
+            lo, hi = r[f"{rate}_ci"]
+            assert 0 <= lo <= r[rate] <= hi <= 1 and hi - lo > 0
+        for score in ("vote", "combined"):
+            low, high = r[f"tpr_at_fpr0.01_{score}"], r[f"tpr_at_fpr0.05_{score}"]
+            assert 0 <= low <= high <= 1  # a looser FPR never lowers the TPR
+    table = [line for line in out.splitlines() if re.match(r"\| (40|100|300) \| ", line)]
+    assert [line.split(" | ")[1] for line in table] == ["840", "2100", "6300"]
+
+
 @pytest.mark.filterwarnings("ignore")
 def test_bench_gpu_small(tmp_path):
     out = _run("bench_gpu.py", "--out", str(tmp_path))
