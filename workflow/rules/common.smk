@@ -466,11 +466,72 @@ def utility_inputs(wildcards):
     }
 
 
-def all_targets():
-    targets = figure_targets() + [
-        f"{RESULTS}/attack/summary.csv",
-        f"{RESULTS}/stats/summary.csv",
+def kept_outputs():
+    """Every file that a later job reads, requested by `all` as well.
+
+    Snakemake plans a missing file's producer only for a job that needs to run: a consumer
+    whose own output exists does not (snakemake/snakemake#1978). A job that fails or is
+    stopped after a change of config or code has had its outputs deleted as it started, so its
+    consumers' old results would be called up to date. Requested here, the missing file is
+    planned again, and every job downstream of it after it. `tests/test_code_tracking.py`
+    checks that this lists every output of the default target's jobs.
+    """
+    models = model_names()
+    trained = [m for m in models if "train" in MODELS[m]]
+    wanted = [
+        ("identity_plan", {}),
+        ("download_identities", {"shard": identity_shard_ids()}),
+        ("identities", {}),
+        ("search_shard", {"shard": shard_ids()}),
+        ("gather_counts", {}),
+        ("candidate_pool", {}),
+        ("train_clip", {"model": trained}),
+        ("encode_prompts", {"model": models}),
+        ("encode_photos", {"model": models}),
+        ("predict", {"model": models}),
+        ("sweep", {"model": models}),
+        ("person_stats", {"model": models}),
+        ("attack_summary", {}),
+        ("stats_summary", {}),
     ]
+    if config["search"].get("reference"):
+        wanted.append(("compare_counts", {}))
+    if any(
+        not MODELS[m].get("injection") for m in trained
+    ):  # trained on LAION's images
+        wanted.append(("download_shard", {"shard": shard_ids()}))
+    if "world" in config:
+        wanted += [("world", {}), ("download_report", {})]
+    if INJECTION:
+        wanted += [
+            ("base_urls", {"shard": base_shard_ids()}),
+            ("download_base_shard", {"shard": base_shard_ids()}),
+            ("embed_base_shard", {"shard": base_shard_ids()}),
+            ("build_index", {}),
+            ("retrieve", {}),
+            ("face_classifier", {}),
+            ("faces_shard", {"shard": base_shard_ids()}),
+            ("presence", {}),
+            ("pair_urls", {"shard": shard_ids()}),
+            ("download_pairs", {"shard": shard_ids()}),
+            ("confirm_pairs", {}),
+            ("cohort", {}),
+            ("inject_level", {"n": injected_levels()}),
+            ("utility", {"model": models}),
+            ("utility_table", {}),
+            ("injection_summary", {}),
+        ]
+        if "world" in config:
+            wanted.append(("world_base", {}))
+    files = [f"{RESOURCES}/{group}/{name}" for group, name in REMOTE]
+    for rule, wildcards in wanted:
+        files += expand(list(getattr(rules, rule).output), **wildcards)
+    return files
+
+
+def all_targets():
+    targets = kept_outputs() + figure_targets()
+    targets += [f"{RESULTS}/attack/summary.csv", f"{RESULTS}/stats/summary.csv"]
     targets += [f"{RESULTS}/identities/report.csv", *CHECKS]
     if config["search"].get("reference"):
         targets += [f"{RESULTS}/search/reference_comparison.csv"]
