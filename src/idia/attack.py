@@ -272,7 +272,8 @@ def _text_chunk(text_emb: np.ndarray, start: int, stop: int) -> np.ndarray:
     ``text_emb`` may be a read-only memory map (``np.load(..., mmap_mode="r")``): only this
     slice is read from disk.
     """
-    chunk = np.ascontiguousarray(text_emb[:, start:stop], dtype=np.float32)
+    # a copy, always: a chunk that spans the whole map would otherwise stay a read-only view
+    chunk = np.array(text_emb[:, start:stop], dtype=np.float32, order="C")
     mapped = getattr(text_emb, "_mmap", None)
     if mapped is not None and getattr(text_emb, "mode", None) == "r":
         # a read-only .npy map: drop the pages just read from this process's resident set
