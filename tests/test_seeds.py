@@ -4,6 +4,7 @@ writer published, and (e2e) the whole script on two seeds of the tiny world."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,8 +70,11 @@ def test_read_planted_names_the_missing_table(tmp_path):
 
 
 @pytest.mark.e2e
-def test_seeds_script_on_the_tiny_world(tmp_path):
+def test_seeds_script_on_the_tiny_world(tiny_run, tmp_path):
+    """Seed 7 is the tiny world's own: its folder starts as a copy of the session's tiny run,
+    so the script finds that seed done (Snakemake plans nothing) and runs seed 8 only."""
     out = tmp_path / "seeds"
+    shutil.copytree(tiny_run, out / "seed-7", symlinks=True)
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "seeds.py"), "--small", "--seeds", "7", "8",
          "--cores", "2", "--out", str(out)],
@@ -90,3 +94,4 @@ def test_seeds_script_on_the_tiny_world(tmp_path):
         assert found == filters.loc[seed, "true_positives"]
     assert "## Presence filter" in (out / "seeds.md").read_text()
     assert (out / "seed-8" / "config.yaml").exists()
+    assert "Nothing to be done" in (out / "seed-7" / "snakemake.log").read_text()
