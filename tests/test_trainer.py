@@ -50,6 +50,8 @@ def test_trainer_args_carry_every_setting():
     assert _args(model=model_arg("RN50", None))[_args().index("--model") + 1] == "RN50"
     with pytest.raises(ValueError, match="no training shards"):
         _args(shards=[])
+    # open_clip's speed option: passed only when asked for, so that run ids stay as they were
+    assert "--torchcompile" not in args and _args(torchcompile=True)[-1] == "--torchcompile"
 
 
 def test_launchers_for_cpu_one_node_and_many_nodes(monkeypatch):
@@ -250,7 +252,7 @@ def test_train_model_exports_a_carded_model_and_a_rerun_resumes_its_own_run(tmp_
     stats.write_text(json.dumps({"successes": 32}))
     train = dict(
         epochs=1, batch_size=8, lr=1e-3, wd=0.1, warmup=1, seed=0, workers=1, precision="fp32",
-        gpus=0, nodes=1, keep_checkpoints=True,
+        gpus=0, nodes=1, keep_checkpoints=True, torchcompile=False,
     )  # fmt: skip
     kept: list[Path] = []
     common = dict(

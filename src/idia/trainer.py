@@ -46,6 +46,7 @@ def trainer_args(
     workers: int,
     precision: str,
     device: str,
+    torchcompile: bool = False,
 ) -> list[str]:
     """The command line of open_clip's trainer for webdataset shards on local disk.
 
@@ -53,7 +54,9 @@ def trainer_args(
     One full checkpoint per epoch, the previous one deleted once the next is written, and
     ``--resume latest`` picking it up: a rerun continues the run named ``name`` (see
     :func:`run_id` and :func:`prepare_resume`). No ``--save-most-recent``: its
-    ``epoch_latest.pt`` would be a second full copy of the same state.
+    ``epoch_latest.pt`` would be a second full copy of the same state. ``torchcompile`` adds
+    open_clip's ``--torchcompile`` (``torch.compile`` of the model; on a GPU, after a compile
+    of a minute or two, faster steps); left out when off, so that run ids stay as they were.
     """
     if not shards:
         raise ValueError("no training shards given")
@@ -79,6 +82,7 @@ def trainer_args(
         "--zeroshot-frequency", "0",
         "--report-to", "",
         "--log-every-n-steps", "10",
+        *(["--torchcompile"] if torchcompile else []),
     ]  # fmt: skip
 
 
@@ -486,6 +490,7 @@ def train_model(
         workers=train["workers"],
         precision=train["precision"],
         device=device,
+        torchcompile=train["torchcompile"],
     )
     # A run per content of what defines it: every attempt of the same setting resumes its own
     # checkpoints, a changed one starts afresh instead of resuming someone else's.
