@@ -247,7 +247,7 @@ def main_world(a: argparse.Namespace) -> int:
     from idia.backends import load_backend
     from idia.identities import read_identities
     from idia.names import candidate_pool
-    from idia.templates import PAPER_TEMPLATES
+    from idia.templates import config_templates
 
     torch.set_num_threads(a.threads)
     results = a.world.resolve()
@@ -262,8 +262,7 @@ def main_world(a: argparse.Namespace) -> int:
                 f"{path} not found: --world needs a run whose attack on {a.model!r} has encoded "
                 "its photos (snakemake ... encode_photos) and the truth table (--truth)"
             )
-    templates = config["attack"]["templates"]
-    templates = list(PAPER_TEMPLATES) if templates == "paper" else list(templates)
+    templates = config_templates(config["attack"]["templates"])
     identities = read_identities(results / "identities" / "identities.parquet")
     study = list(identities["name"])
     female, male, surnames = world_name_lists(run, config)

@@ -313,9 +313,9 @@ def _file_entry(name: str | None, path: str, threshold: float, root: Path) -> di
 
 def _templates_sha256(templates: Any) -> str | None:
     if templates == "paper":
-        from idia.templates import PAPER_TEMPLATES
+        from idia.templates import config_templates
 
-        templates = PAPER_TEMPLATES
+        templates = config_templates(templates)
     if isinstance(templates, (list, tuple)) and all(isinstance(t, str) for t in templates):
         return sha256_lines(list(templates))
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idia.templates import PAPER_TEMPLATES
+from idia.templates import config_templates
 
 #: What a model entry of `models:` (or `injection.models:`) must be, said when it is not.
 MODEL_KINDS = (
@@ -104,8 +104,7 @@ def check_config(config: dict) -> None:
                 f"config: track C (injection:) needs {', '.join(lacking)}; see config/paper.yaml"
             )
     attack = config["attack"]
-    templates = attack["templates"]
-    n_templates = len(PAPER_TEMPLATES) if templates == "paper" else len(templates)
+    n_templates = len(config_templates(attack["templates"]))
     if attack["tau"] > n_templates:
         raise ValueError(
             f"config: attack.tau={attack['tau']} but the attack has {n_templates} prompt "

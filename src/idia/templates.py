@@ -28,3 +28,8 @@ PAPER_TEMPLATES: tuple[str, ...] = (
     "{} in a suit",
     "{} in a dress",
 )
+
+
+def config_templates(value: str | list[str] | tuple[str, ...]) -> list[str]:
+    """The prompt templates of ``attack.templates``: ``"paper"`` for the paper's 21, or a list."""
+    return list(PAPER_TEMPLATES) if value == "paper" else list(value)

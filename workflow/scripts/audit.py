@@ -1,13 +1,13 @@
 import pandas as pd
 
-from idia.attack import PAPER_TEMPLATES
 from idia.audit import render_html, run_audit, summary_lines
 from idia.backends import load_backend
 from idia.smk import finish, log_to, write_json
+from idia.templates import config_templates
 
 log_to(snakemake.log[0])
 params = snakemake.params
-templates = list(PAPER_TEMPLATES) if params.templates == "paper" else list(params.templates)
+templates = config_templates(params.templates)
 candidates = pd.read_parquet(snakemake.input.candidates)
 models = []
 for spec in params.models:

@@ -1,14 +1,14 @@
 import pandas as pd
 import torch
 
-from idia.attack import PAPER_TEMPLATES, encode_prompts
+from idia.attack import encode_prompts
 from idia.backends import load_backend
 from idia.smk import finish, log_to
+from idia.templates import config_templates
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-templates = snakemake.params.templates
-templates = list(PAPER_TEMPLATES) if templates == "paper" else list(templates)
+templates = config_templates(snakemake.params.templates)
 clip = load_backend(snakemake.params.model, device=snakemake.params.device)
 names = list(pd.read_parquet(snakemake.input.candidates)["name"])
 emb = encode_prompts(
