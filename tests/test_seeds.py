@@ -39,6 +39,7 @@ def test_seed_config_changes_only_the_seed():
 
 def _world_base(results: Path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The tiny world's base corpus where a seed's run keeps it; its truth and its TSV rows."""
+    from idia.download import read_caption_tsv
     from idia.world import build_base
 
     world = yaml.safe_load(TINY.read_text())["world"] | {"seed": seed}
@@ -46,7 +47,7 @@ def _world_base(results: Path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     out = results / "world" / "base"
     build_base(out, seed=seed, n_identities=world["n_identities"], image_size=32,
                caption_templates=world["caption_templates"], **world["base"])  # fmt: skip
-    tsv = pd.read_csv(out / "web/cc3m/Train_GCC-training.tsv", sep="\t", names=["caption", "url"])
+    tsv = read_caption_tsv(out / "web/cc3m/Train_GCC-training.tsv")
     base = tsv.assign(file=tsv["url"].str.rsplit("/", n=1).str[-1])
     return pd.read_parquet(out / "truth.parquet"), base
 
