@@ -47,6 +47,9 @@ SOURCES = resolve_sources(config["sources"])
 INJECTION = config.get("injection")
 # Targets that check a run against a known truth (the embedded world adds its own).
 CHECKS = []
+# (rule, wildcards) of producers whose outputs a job of an optional rule file reads: see
+# kept_outputs(); the embedded world adds its own.
+KEPT = []
 
 
 MODELS = model_registry(config)
@@ -500,8 +503,6 @@ def kept_outputs():
         not MODELS[m].get("injection") for m in trained
     ):  # trained on LAION's images
         wanted.append(("download_shard", {"shard": shard_ids()}))
-    if "world" in config:
-        wanted += [("world", {}), ("download_report", {})]
     if INJECTION:
         wanted += [
             ("base_urls", {"shard": base_shard_ids()}),
@@ -521,10 +522,8 @@ def kept_outputs():
             ("utility_table", {}),
             ("injection_summary", {}),
         ]
-        if "world" in config:
-            wanted.append(("world_base", {}))
     files = [f"{RESOURCES}/{group}/{name}" for group, name in REMOTE]
-    for rule, wildcards in wanted:
+    for rule, wildcards in wanted + KEPT:
         files += expand(list(getattr(rules, rule).output), **wildcards)
     return files
 

@@ -110,6 +110,10 @@ if "world" in config:
             "../scripts/truth_check.py"
 
     CHECKS += [f"{WORLD_DIR}/haar.json", f"{RESULTS}/search/truth_check.json"]
+    # what the world's rules and truth_check read, kept current like every other input
+    KEPT += [("world", {}), ("download_report", {})]
+    if INJECTION:
+        KEPT.append(("world_base", {}))
 
     onstart:
         from idia.world import BASE_HOST, WORLD_HOST
