@@ -328,3 +328,23 @@ def test_a_moved_clone_does_not_look_changed(tmp_path: Path, monkeypatch):
     shutil.move(clone, moved)
     monkeypatch.chdir(moved)
     assert chain("o.txt", code=True)["problems"] == []
+
+
+def test_a_known_full_hash_is_recorded_only_while_the_size_matches(tmp_path: Path, monkeypatch):
+    from idia import provenance
+
+    monkeypatch.setattr(provenance, "PARTIAL_THRESHOLD", 1000)
+    monkeypatch.chdir(tmp_path)
+    big = Path("out.dat")
+    big.write_bytes(bytes(range(256)) * (3 * 2**12))
+    job = SimpleNamespace(rule="r", input=[], output=["./out.dat"], params={}, wildcards={}, log=[])
+    full = hashlib.sha256(big.read_bytes()).hexdigest()
+    (m,) = record(job, hashes={big: {"bytes": big.stat().st_size, "sha256": full}})
+    (entry,) = json.loads(m.read_text())["outputs"]
+    assert entry == {"path": "./out.dat", "bytes": 3 * 2**20, "sha256": full, "hash": "full"}
+    # a stale hash (the file changed after it was computed) is not trusted: hashed anew
+    (m,) = record(job, hashes={big: {"bytes": 5, "sha256": full}})
+    (entry,) = json.loads(m.read_text())["outputs"]
+    assert entry["hash"] == "partial" and entry["sha256"] != full
+    with pytest.raises(ValueError, match="sha256"):
+        record(job, hashes={big: {"bytes": 5}})

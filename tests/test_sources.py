@@ -222,3 +222,42 @@ def test_cc3m_tsv_with_or_without_header(tmp_path):
         read_caption_tsv(tmp_path / "empty.tsv")
     parts = split_rows(pd.DataFrame({"x": range(5)}), 3)
     assert [len(p) for p in parts] == [2, 1, 2] or sum(len(p) for p in parts) == 5
+
+
+def test_a_fetched_file_over_the_partial_threshold_gets_its_full_sha256_in_the_manifest(
+    tmp_path, monkeypatch
+):
+    """fetch_source.py's two calls: fetch() hashes every byte, finish() records that hash."""
+    import json
+    import os
+    from types import SimpleNamespace
+
+    from idia import provenance
+    from idia.lineage import chain
+    from idia.smk import finish
+
+    monkeypatch.setattr(provenance, "PARTIAL_THRESHOLD", 1000)
+    monkeypatch.chdir(tmp_path)
+    data = bytes(range(256)) * (3 * 2**12)  # 3 MiB: the partial hash would skip the middle MiB
+    Path("upload.parquet").write_bytes(data)
+    out = Path("resources/laion/part-00000.parquet")
+    record = fetch("upload.parquet", out)
+    job = SimpleNamespace(rule="fetch_laion", input=[], output=[str(out)], params={},
+                          wildcards={}, log=[])  # fmt: skip
+    finish(job)  # what the script recorded before: the partial hash of the ends
+    assert json.loads(provenance.manifest_path(out).read_text())["outputs"][0]["hash"] == "partial"
+    finish(job, hashes={out: {"bytes": record["size"], "sha256": record["sha256"]}})
+    manifest = json.loads(provenance.manifest_path(out).read_text())
+    (entry,) = manifest["outputs"]
+    assert entry["hash"] == "full" and "mtime" not in entry
+    assert entry["sha256"] == hashlib.sha256(data).hexdigest() == record["sha256"]
+    assert entry["bytes"] == len(data)
+    # `idia provenance` checks every byte of it: an edit in the middle, mtime kept, is caught
+    assert chain(str(out))["problems"] == []
+    stat = out.stat()
+    with open(out, "r+b") as handle:
+        handle.seek(len(data) // 2)
+        handle.write(b"edited")
+    os.utime(out, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    (problem,) = chain(str(out))["problems"]
+    assert "changed since rule fetch_laion wrote it (recorded sha256" in problem

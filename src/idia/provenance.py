@@ -24,7 +24,7 @@ import math
 import os
 import platform
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -299,7 +299,9 @@ def _relative(path: str, root: Path) -> str:
         return path
 
 
-def _file_entry(name: str | None, path: str, threshold: float, root: Path) -> dict:
+def _file_entry(
+    name: str | None, path: str, threshold: float, root: Path, known: Mapping[str, dict]
+) -> dict:
     path = _relative(_source_path(path), root)
     entry: dict[str, Any] = {"path": path}
     if name is not None:
@@ -307,8 +309,24 @@ def _file_entry(name: str | None, path: str, threshold: float, root: Path) -> di
     role = _role(name, path)
     if role is not None:
         entry["role"] = role
-    entry.update(path_hash(root / path, threshold=threshold))
+    full = known.get(os.path.normpath(path))
+    where = root / path
+    if full is not None and where.is_file() and where.stat().st_size == full["bytes"]:
+        entry.update(bytes=int(full["bytes"]), sha256=str(full["sha256"]), hash="full")
+    else:
+        entry.update(path_hash(where, threshold=threshold))
     return entry
+
+
+def _known_hashes(hashes: Mapping[str | os.PathLike, dict] | None, root: Path) -> dict[str, dict]:
+    """``hashes`` keyed by the paths the manifest records (relative to ``root`` when inside)."""
+    known = {}
+    for path, value in (hashes or {}).items():
+        missing = {"bytes", "sha256"} - set(value)
+        if missing:
+            raise ValueError(f"known hash of {path}: {sorted(missing)} missing in {value}")
+        known[os.path.normpath(_relative(_source_path(os.fspath(path)), root))] = value
+    return known
 
 
 def _templates_sha256(templates: Any) -> str | None:
@@ -328,22 +346,32 @@ def _threshold(threshold: float | None) -> float:
     return math.inf if os.environ.get(FULL_HASH_ENV, "") == "1" else PARTIAL_THRESHOLD
 
 
-def build_manifest(smk: Any, *, threshold: float | None = None, root: str | Path = ".") -> dict:
+def build_manifest(
+    smk: Any,
+    *,
+    threshold: float | None = None,
+    root: str | Path = ".",
+    hashes: Mapping[str | os.PathLike, dict] | None = None,
+) -> dict:
     """The manifest of the job described by a Snakemake script object (or a stand-in with
     ``rule``, ``input``, ``output``, ``params``, ``wildcards``, ``log``).
 
     Paths inside ``root`` (the workflow's working directory) are recorded relative to it.
+    ``hashes`` maps a file of the job to the full ``{"bytes", "sha256"}`` that the job already
+    computed (a download checks every byte anyway): recorded as a full hash, whatever the size,
+    without reading the file again; an entry whose size no longer matches is hashed anew.
     """
     threshold = _threshold(threshold)
     root = Path(root)
+    known = _known_hashes(hashes, root)
     params = _json_safe(_as_mapping(getattr(smk, "params", None)))
     manifest: dict[str, Any] = {
         "manifest_version": 1,
         "rule": getattr(smk, "rule", None),
         "wildcards": _json_safe(_as_mapping(getattr(smk, "wildcards", None))),
         "params": params,
-        "inputs": [_file_entry(n, p, threshold, root) for n, p in _named_files(smk.input)],
-        "outputs": [_file_entry(n, p, threshold, root) for n, p in _named_files(smk.output)],
+        "inputs": [_file_entry(n, p, threshold, root, known) for n, p in _named_files(smk.input)],
+        "outputs": [_file_entry(n, p, threshold, root, known) for n, p in _named_files(smk.output)],
         "log": [_relative(os.fspath(p), root) for p in (getattr(smk, "log", None) or [])],
     }
     if "templates" in params:
@@ -359,14 +387,21 @@ def build_manifest(smk: Any, *, threshold: float | None = None, root: str | Path
     return manifest
 
 
-def record(smk: Any, *, root: str | Path = ".", threshold: float | None = None) -> list[Path]:
+def record(
+    smk: Any,
+    *,
+    root: str | Path = ".",
+    threshold: float | None = None,
+    hashes: Mapping[str | os.PathLike, dict] | None = None,
+) -> list[Path]:
     """Write the job's manifest for each of its outputs; return the manifest paths.
 
     ``root`` is the workflow's working directory (Snakemake runs scripts there). Files over
-    :data:`PARTIAL_THRESHOLD` are hashed partially unless ``threshold`` says otherwise or the
-    run's environment sets ``IDIA_FULL_HASH=1``.
+    :data:`PARTIAL_THRESHOLD` are hashed partially unless ``threshold`` says otherwise, the
+    run's environment sets ``IDIA_FULL_HASH=1`` or ``hashes`` gives their full hash (see
+    :func:`build_manifest`).
     """
-    manifest = build_manifest(smk, threshold=threshold, root=root)
+    manifest = build_manifest(smk, threshold=threshold, root=root, hashes=hashes)
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     written = []
     for entry in manifest["outputs"]:

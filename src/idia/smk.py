@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 # Set by the Snakefile to the process id of the Snakemake that parses it (the one that runs jobs)
@@ -113,15 +114,17 @@ def log_to(path: str | Path) -> JobLog:
     return stream
 
 
-def finish(snakemake) -> None:
+def finish(snakemake, hashes: Mapping[str | os.PathLike, dict] | None = None) -> None:
     """The last call of every workflow script: the job's provenance manifests.
 
+    ``hashes``: full ``{"bytes", "sha256"}`` the job already computed for some of its files
+    (see :func:`idia.provenance.build_manifest`), recorded instead of a partial hash.
     A failure to write them is logged, not raised: the job's results are already complete.
     """
     from idia.provenance import record
 
     try:
-        record(snakemake)
+        record(snakemake, hashes=hashes)
     except Exception:
         logging.getLogger(__name__).exception("provenance: could not write the job's manifests")
 
