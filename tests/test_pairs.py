@@ -35,3 +35,23 @@ def test_pairs_report_counts_every_stage_per_person():
     report = pairs_report(found, checked).set_index("person_id")
     assert report.loc["a"].tolist() == [3, 2, 1, 1]
     assert report.loc["b"].tolist() == [1, 1, 1, 0]
+
+
+def test_laion_metadata_without_the_configured_column_names_the_file_column_and_key(tmp_path):
+    from idia.sources import SourceError
+
+    meta = tmp_path / "part-00000.parquet"  # relaion-style lower-case names
+    pd.DataFrame(
+        {"key": ["10"], "url": ["http://x.test/0.jpg"], "caption": ["Ann Lee"]}
+    ).to_parquet(meta)
+    hits = pd.DataFrame({"person_id": ["ann"], "row": [0]})
+    with pytest.raises(SourceError) as err:
+        pair_urls(hits, meta, COLUMNS)
+    message = str(err.value)
+    assert message.startswith(f"{meta}: no column 'URL' (`sources.laion.columns.url`), ")
+    assert "'TEXT' (`sources.laion.columns.caption`)" in message
+    assert "'SAMPLE_ID' (`sources.laion.columns.key`)" in message
+    assert "the file has columns ['key', 'url', 'caption']" in message
+    assert "Set `sources.laion.columns` in the config" in message
+    named = pair_urls(hits, meta, {"url": "url", "caption": "caption", "key": "key"})
+    assert named.loc[0, "url"] == "http://x.test/0.jpg" and named.loc[0, "sample_id"] == "10"

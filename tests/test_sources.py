@@ -261,3 +261,21 @@ def test_a_fetched_file_over_the_partial_threshold_gets_its_full_sha256_in_the_m
     os.utime(out, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     (problem,) = chain(str(out))["problems"]
     assert "changed since rule fetch_laion wrote it (recorded sha256" in problem
+
+
+def test_read_columns_reads_only_those_asked_and_names_what_is_missing(tmp_path):
+    from idia.sources import read_columns
+
+    path = tmp_path / "urls.parquet"
+    pd.DataFrame({"URL": ["u"], "TEXT": ["t"], "SAMPLE_ID": [7], "NSFW": ["x"]}).to_parquet(path)
+    table = read_columns(path, {"url": "URL", "key": "SAMPLE_ID", "caption": "URL"})
+    assert table.column_names == ["URL", "SAMPLE_ID"]  # each column once, in the order asked
+    with pytest.raises(SourceError) as err:  # download.py's LAION download
+        read_columns(path, {"url": "url", "caption": "TEXT"}, config_key="sources.laion.columns")
+    assert str(err.value) == (
+        f"{path}: no column 'url' (`sources.laion.columns.url`); the file has columns "
+        "['URL', 'TEXT', 'SAMPLE_ID', 'NSFW']. Set `sources.laion.columns` in the config to this "
+        "file's column names."
+    )
+    with pytest.raises(SourceError, match=r"no column 'row' \(keep\[0\]\).*Rerun the rule"):
+        read_columns(path, {"url": "URL", "keep[0]": "row"})  # a table the workflow wrote

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
+
+from idia.sources import LAION_COLUMNS_KEY, read_columns
 
 PAIR_URL_COLUMNS = ["person_id", "url", "caption", "sample_id"]
 
@@ -22,11 +23,13 @@ def pair_urls(hits: pd.DataFrame, metadata: str | Path, columns: dict) -> pd.Dat
     """The LAION rows the caption search found for each person: (person_id, url, caption, id).
 
     ``hits`` holds (person_id, row) with ``row`` the row number in the ``metadata`` parquet; a
-    row that names two people is listed once for each.
+    row that names two people is listed once for each. ``columns`` are the configured names
+    of LAION's url, caption and key columns (``sources.laion.columns``).
     """
     if hits.empty:
         return pd.DataFrame(columns=PAIR_URL_COLUMNS)
-    table = pq.read_table(metadata, columns=[columns["url"], columns["caption"], columns["key"]])
+    wanted = {role: columns[role] for role in ("url", "caption", "key")}
+    table = read_columns(metadata, wanted, config_key=LAION_COLUMNS_KEY)
     rows = hits["row"].to_numpy(np.int64)
     if rows.max() >= table.num_rows:
         raise ValueError(

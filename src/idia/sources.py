@@ -19,12 +19,19 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CHUNK = 1 << 20
 _HF = re.compile(r"^hf://(datasets|models|spaces)/([^/@]+/[^/@]+)/([^@]+?)(?:@(.+))?$")
 _CHECKSUM = re.compile(r"^(sha256|git-blob-sha1):([0-9a-f]+)$")
+#: The config key that names the LAION metadata's url, caption and key columns.
+LAION_COLUMNS_KEY = "sources.laion.columns"
 
 
 class SourceError(RuntimeError):
@@ -245,6 +252,34 @@ def fetch(
         dest.unlink()
         raise
     return {"location": location, **record}
+
+
+def read_columns(
+    path: str | Path, columns: Mapping[str, str], *, config_key: str | None = None
+) -> pa.Table:
+    """Only the named columns of a parquet file (``columns``: role → column name, e.g.
+    ``{"url": "URL"}``): LAION's files are gigabytes, and their column names vary by release.
+
+    A missing column is an error that names the file, the column, the columns the file has and,
+    when the names come from the config, the ``config_key`` to set (pyarrow's own error names
+    none of these).
+    """
+    import pyarrow.parquet as pq
+
+    present = pq.read_schema(path).names
+    missing = {role: name for role, name in columns.items() if name not in present}
+    if missing:
+        absent = ", ".join(
+            f"{name!r} ({f'`{config_key}.{role}`' if config_key else role})"
+            for role, name in missing.items()
+        )
+        fix = (
+            f"Set `{config_key}` in the config to this file's column names"
+            if config_key
+            else "Rerun the rule that wrote it"
+        )
+        raise SourceError(f"{path}: no column {absent}; the file has columns {present}. {fix}.")
+    return pq.read_table(path, columns=list(dict.fromkeys(columns.values())))
 
 
 @dataclass(frozen=True)

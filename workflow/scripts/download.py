@@ -1,17 +1,24 @@
 from pathlib import Path
 
-import pandas as pd
-
 from idia.download import download_shard
 from idia.smk import finish, log_to, write_json
+from idia.sources import LAION_COLUMNS_KEY, read_columns
 
 
 def main() -> None:
     log_to(snakemake.log[0])
     columns = snakemake.params.columns
-    wanted = [columns["url"], *([columns["caption"]] if columns.get("caption") else []),
-              *columns.get("keep", [])]  # fmt: skip
-    urls = pd.read_parquet(snakemake.input.urls, columns=wanted)
+    # the one download of a file the user supplies (LAION's metadata, whose column names the
+    # config gives); the other URL tables are written by the workflow
+    laion = snakemake.rule == "download_shard"
+    wanted = {"url": columns["url"]}
+    if columns.get("caption"):
+        wanted["caption"] = columns["caption"]
+    for i, column in enumerate(columns.get("keep", [])):
+        wanted["key" if laion else f"keep[{i}]"] = column
+    urls = read_columns(
+        snakemake.input.urls, wanted, config_key=LAION_COLUMNS_KEY if laion else None
+    ).to_pandas()
     options = snakemake.params.download
     stats = download_shard(
         urls,
