@@ -103,6 +103,14 @@ def _reason(status: str | None, error: str | None) -> str:
     return text.strip().splitlines()[0][:60] if text.strip() else str(status)
 
 
+def _box_outside(rec: pd.Series, size: tuple[int, int]) -> str:
+    """Why the list's face box cannot be cropped from an image of ``size``, or ""."""
+    width, height = size
+    if rec["x2"] >= 0 and (rec["x2"] > width or rec["y2"] > height):
+        return f"bbox outside the image ({width}x{height})"
+    return ""
+
+
 def _write_photo(
     outcome: pd.DataFrame, at, data: bytes, image: tuple, photo_root: Path, crop_root: Path
 ) -> None:
@@ -110,16 +118,13 @@ def _write_photo(
     from PIL import Image
 
     rec = outcome.loc[at]
-    ext, (width, height) = image
+    ext, _ = image
     folder = photo_root / rec["person_id"]
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{int(rec['row']):07d}"
     (folder / f"{stem}.{ext}").write_bytes(data)
     outcome.at[at, "photo"] = str(folder / f"{stem}.{ext}")
-    if rec["x2"] < 0:
-        return
-    if rec["x2"] > width or rec["y2"] > height:
-        outcome.at[at, "crop"] = f"bbox outside the image ({width}x{height})"
+    if rec["x2"] < 0 or rec["crop"]:  # no box listed, or it lies outside (see _box_outside)
         return
     with Image.open(io.BytesIO(data)) as img:
         crop = img.convert("RGB").crop((rec["x1"], rec["y1"], rec["x2"], rec["y2"]))
@@ -192,6 +197,8 @@ def assemble_identities(
                 outcome.at[at, "outcome"] = "not an image"
                 continue
             images[row] = ("jpg" if fmt == "jpeg" else fmt, size)
+            # for every person, kept or not: an excluded person's report counts it too
+            outcome.at[at, "crop"] = _box_outside(outcome.loc[at], size)
     outcome.loc[
         (outcome["outcome"] == "downloaded") & ~outcome["row"].isin(list(images)), "outcome"
     ] = "missing from shard"
