@@ -51,7 +51,7 @@ def _pretrained_file(folder: Path) -> Path:
     return path
 
 
-def _overlay(site: Path, weights: Path, reference: Path, classnames: Path) -> dict:
+def _overlay(site: Path, weights: Path, reference: Path) -> dict:
     laion = [f"http://{WORLD_HOST}/laion/part-{i:05d}.parquet" for i in range(2)]
     pretrained = {"arch": "ViT-S-32", "pretrained": str(weights)}
     injected = {"arch": "idia-vit-xs", "train": TINY_TRAIN}
@@ -62,6 +62,7 @@ def _overlay(site: Path, weights: Path, reference: Path, classnames: Path) -> di
             "extra_identities": [str(site / "extra")],
             "laion": {"files": laion, "checksums": str(site / "web.sha256")},
             "cc3m": {"train": f"http://{BASE_HOST}/cc3m/Train_GCC-training.tsv",
+                     "validation": f"http://{BASE_HOST}/cc3m/Validation_GCC-1.1.0-Validation.tsv",
                      "checksums": str(site / "base/web.sha256")},  # fmt: skip
             "names": {"first": f"http://{WORLD_HOST}/names/baby-names.csv",
                       "surnames": f"http://{WORLD_HOST}/names/census_surnames.csv",
@@ -86,9 +87,8 @@ def _overlay(site: Path, weights: Path, reference: Path, classnames: Path) -> di
             "levels": [1],
             "shards": 1,
             "models": {name: injected for name in ("cc3m-rn50", "cc3m-vit-b-32", "cc3m-rn50x4")},
-            "utility": {"eval_dir": str(site / "base/eval/classes"),
-                        "classnames": str(classnames),
-                        "pairs": str(site / "base/eval/pairs.parquet")},  # fmt: skip
+            # folders named by their classes; the held-out pairs come from the validation TSV
+            "utility": {"eval_dir": str(site / "base/eval/classes")},
         },
     }
 
@@ -108,14 +108,10 @@ def paper_run(tmp_path_factory) -> tuple[Path, Path]:
     pd.DataFrame({"name": truth["name"], "count": counts,
                   "membership": ["member" if c else "non_member" for c in counts],
                   "bin": "-"}).to_csv(reference)  # fmt: skip
-    classnames = site / "classnames.csv"
-    classnames.write_text(
-        "".join(f"{d.name},{d.name}\n" for d in sorted((site / "base/eval/classes").iterdir()))
-    )
     work = tmp_path_factory.mktemp("paper")
     overlay = work / "overlay.yaml"
     overlay.write_text(
-        yaml.safe_dump(_overlay(site, _pretrained_file(site), reference, classnames))
+        yaml.safe_dump(_overlay(site, _pretrained_file(site), reference))
     )
     proxy, server = start({WORLD_HOST: site / "web", BASE_HOST: site / "base/web"},
                           log=work / "internet.log")  # fmt: skip
@@ -139,7 +135,9 @@ def test_paper_rules_acquire_every_source_over_the_network(paper_run):
     log = (work / "internet.log").read_text()
     for url in (f"http://{WORLD_HOST}/laion/part-00001.parquet",
                 f"http://{WORLD_HOST}/names/baby-names.csv", f"http://{WORLD_HOST}/faces/",
-                f"http://{BASE_HOST}/cc3m/Train_GCC-training.tsv", f"http://{BASE_HOST}/img/"):
+                f"http://{BASE_HOST}/cc3m/Train_GCC-training.tsv", f"http://{BASE_HOST}/img/",
+                f"http://{BASE_HOST}/cc3m/Validation_GCC-1.1.0-Validation.tsv",
+                f"http://{BASE_HOST}/val/"):
         assert url in log, url
     assert not (work / "results/world").exists()  # no world rule ran in paper mode
 

@@ -102,9 +102,15 @@ def test_min_photos_below_k_max_is_refused_unless_short_persons_are_clamped(tiny
 
 
 def test_track_c_names_what_it_lacks(tiny: dict):
-    del tiny["sources"]["cc3m"], tiny["injection"]["utility"]["pairs"]
-    with pytest.raises(ValueError, match=r"needs sources.cc3m, injection.utility.pairs;"):
+    del tiny["sources"]["cc3m"]
+    with pytest.raises(
+        ValueError,
+        match=r"needs sources.cc3m, sources.cc3m.validation or injection.utility.pairs;",
+    ):
         check_config(tiny)
+    tiny["sources"]["cc3m"] = {"train": "train.tsv"}
+    tiny["injection"]["utility"]["pairs"] = "pairs.parquet"  # a local table instead
+    check_config(tiny)
 
 
 def test_the_retrieval_model_must_be_one_of_models(tiny: dict):

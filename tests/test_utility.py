@@ -13,6 +13,8 @@ from idia.utility import (
     ZERO_SHOT_TEMPLATES,
     evaluate_utility,
     format_utility_markdown,
+    heldout_pairs,
+    imagenet_classnames,
     read_image_folder,
     recall_at,
     retrieval_ranks,
@@ -210,6 +212,67 @@ def test_read_image_folder_errors(tmp_path):
     _touch(root / "n04" / "readme.txt")
     with pytest.raises(ValueError, match="n04.*holds no images"):
         read_image_folder(root)
+
+
+def test_imagenet_wordnet_folders_get_open_clip_names_in_sorted_wnid_order(tmp_path):
+    root = tmp_path / "val"
+    wnids = [f"n{i:08d}" for i in range(1000)]
+    for i in np.random.default_rng(0).permutation(1000):  # created in no particular order
+        _touch(root / wnids[i] / "ILSVRC2012_val.JPEG")
+    paths, labels, names = read_image_folder(root)
+    assert len(paths) == 1000 and labels.tolist() == list(range(1000))
+    # ImageNet's first and last classes (n01440764 tench ... n15075141 toilet paper)
+    assert names[:3] == ["tench", "goldfish", "great white shark"]
+    assert names[-1] == "toilet paper" and len(names) == 1000
+    # a class-name table, when given, still decides
+    _, _, given = read_image_folder(root, {w: w.upper() for w in wnids})
+    assert given[0] == "N00000000"
+
+
+def test_a_folder_that_looks_like_imagenet_but_is_not_its_1000_classes_needs_classnames(tmp_path):
+    root = tmp_path / "val"
+    for name in ("n01440764", "n01443537", "n01484850"):
+        _touch(root / name / "a.jpg")
+    with pytest.raises(ValueError, match=r"3 WordNet-id folders.*set injection.utility.classnames"):
+        read_image_folder(root)
+    read_image_folder(root, {"n01440764": "tench", "n01443537": "goldfish",
+                             "n01484850": "great white shark"})  # fmt: skip
+    # a WordNet id among folders named by their classes is suspicious too
+    folders = [f"class{i}" for i in range(999)] + ["n01440764"]
+    with pytest.raises(ValueError, match=r"1 WordNet-id folders.*1000 folders in all"):
+        imagenet_classnames(folders, root)
+    # folders named by their classes (the world's shapes) need no names
+    assert imagenet_classnames(["circle", "n0144", "square"], root) is None
+
+
+def test_heldout_pairs_keep_the_downloaded_images_and_count_failures_by_reason(tmp_path):
+    from idia.download import write_shard
+
+    tar = tmp_path / "00000.tar"
+    write_shard(tar, [("000000002", {"jpg": b"two", "txt": b"c2"}),
+                      ("000000000", {"jpg": b"zero", "txt": b"c0"}),
+                      ("000000003", {"txt": b"c3"})])  # fmt: skip
+    table = pd.DataFrame({
+        "key": ["000000000", "000000001", "000000002", "000000003"],
+        "url": [f"http://cc3m.test/val/{i}.jpg" for i in range(4)],
+        "caption": ["c0", "c1", "c2", "c3"],
+        "status": ["success", "failed_to_download", "success", "success"],
+        "error_message": [None, "HTTP Error 404: Not Found", None, None],
+    })  # fmt: skip
+    stats = {"rows": 4, "status_dict": {"success": 3, "HTTP Error 404: Not Found": 1}}
+    pairs, report = heldout_pairs(tar, table, stats, tmp_path / "images")
+    assert pairs["key"].tolist() == ["000000000", "000000002"]
+    assert pairs["caption"].tolist() == ["c0", "c2"]
+    assert pairs["url"].tolist() == ["http://cc3m.test/val/0.jpg", "http://cc3m.test/val/2.jpg"]
+    assert [Path(p).read_bytes() for p in pairs["path"]] == [b"zero", b"two"]
+    failed = {"HTTP Error 404: Not Found": 1, "no image in the shard": 1}
+    assert report == {"rows": 4, "pairs": 2, "failed": failed}
+    # nothing downloaded: an empty table, never an error
+    write_shard(tmp_path / "empty.tar", [])
+    none, report = heldout_pairs(tmp_path / "empty.tar", table.iloc[:0], {"rows": 0,
+                                 "status_dict": {}}, tmp_path / "none")  # fmt: skip
+    assert none.empty and list(none.columns) == ["key", "url", "caption", "path"]
+    assert report == {"rows": 0, "pairs": 0, "failed": {}}
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,8 +37,10 @@ def test_every_source_is_acquired_over_127_0_0_1_and_every_person_accounted_for(
     for url in ("http://idia-world.test/laion/part-00000.parquet",
                 "http://idia-world.test/names/baby-names.csv",
                 "http://cc3m.idia-world.test/cc3m/Train_GCC-training.tsv",
+                "http://cc3m.idia-world.test/cc3m/Validation_GCC-1.1.0-Validation.tsv",
                 "http://idia-world.test/faces/", "http://idia-world.test/laion/img/",
-                "http://cc3m.idia-world.test/img/"):  # fmt: skip
+                "http://cc3m.idia-world.test/img/",
+                "http://cc3m.idia-world.test/val/"):  # fmt: skip
         assert any(line.startswith("127.0.0.1 ") and url in line for line in web.splitlines()), url
     fetched = pd.read_parquet(tiny_run / "resources/laion/part-00000.parquet")
     assert list(fetched.columns)[:3] == ["SAMPLE_ID", "URL", "TEXT"]
@@ -158,10 +160,9 @@ def test_paper_config_lists_what_to_obtain_then_plans_the_full_dag(tmp_path: Pat
     result = plan()
     assert result.returncode != 0
     message = result.stdout + result.stderr
+    # (and a Hugging Face token, needed only when the LAION metadata is fetched)
     by_hand = ["resources/facescrub/facescrub_actors.txt",
-               "resources/facescrub/facescrub_actresses.txt",
-               "resources/cc3m/Train_GCC-training.tsv", "resources/imagenet/val",
-               "resources/imagenet/classnames.csv", "resources/cc3m-val/pairs.parquet"]  # fmt: skip
+               "resources/facescrub/facescrub_actresses.txt", "resources/imagenet/val"]  # fmt: skip
     assert f"{len(by_hand)} input(s) that you supply by hand are missing" in message
     assert all(path in message for path in by_hand)
     assert "facescrub.html" in message and "image-net.org" in message
@@ -176,7 +177,9 @@ def test_paper_config_lists_what_to_obtain_then_plans_the_full_dag(tmp_path: Pat
     result = plan()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     counts = job_counts(result)
-    assert counts["fetch_source"] == 32 + 1  # LAION's 32 metadata files and the SSA names
+    # LAION's 32 metadata files, the SSA names and CC3M's training and validation TSVs
+    assert counts["fetch_source"] == 32 + 1 + 2
+    assert counts["heldout_urls"] == counts["download_heldout"] == counts["heldout_pairs"] == 1
     assert counts["identity_plan"] == counts["identities"] == 1
     assert counts["download_identities"] == 32
     assert counts["search_shard"] == 32 and counts["gather_counts"] == 1
@@ -325,6 +328,11 @@ def test_track_c_filters_draws_a_cohort_and_injects_exact_counts(tiny_run: Path)
     utility = pd.read_csv(results / "utility/utility.csv")
     assert set(utility["model"]) == {"tiny", "c-n2", "c-n1"}
     assert (utility["n_classes"] == 11).all() and (utility["n_pairs"] == 5).all()
+    # the held-out pairs: acquired from the world's CC3M-format validation TSV
+    heldout = json.loads((results / "heldout/report.json").read_text())
+    assert heldout == {"rows": 5, "pairs": 5, "failed": {}}
+    pairs = pd.read_parquet(results / "heldout/pairs.parquet")
+    assert pairs["url"].str.startswith("http://cc3m.idia-world.test/val/").all()
     for name in ("rate_by_n", "tpr_heatmap_by_n"):
         assert (results / f"figures/c/{name}.pdf").read_bytes().startswith(b"%PDF")
 

@@ -236,7 +236,8 @@ def test_base_corpus_is_anonymized_and_plants_the_chosen_identities(tmp_path):
     assert len(urls) == 12 + 3 * 2 + 2 * 3 == summary["base_pairs"]
     prefix = f"http://{BASE_HOST}/"
     assert all((tmp_path / "web" / u.removeprefix(prefix)).is_file() for u in urls["url"])
-    assert set(read_checksums(tmp_path / "web.sha256")) == {"Train_GCC-training.tsv"}
+    published = {"Train_GCC-training.tsv", "Validation_GCC-1.1.0-Validation.tsv"}
+    assert set(read_checksums(tmp_path / "web.sha256")) == published
     truth = pd.read_parquet(tmp_path / "truth.parquet")
     assert sorted(truth.loc[truth["planted"], "person_id"]) == sorted(summary["planted_identities"])
     assert truth["base_photos"].sum() == 6
@@ -245,7 +246,12 @@ def test_base_corpus_is_anonymized_and_plants_the_chosen_identities(tmp_path):
     assert not any(k in name_key(c) for c in urls["caption"] for k in keys)
     classes = sorted(d.name for d in (tmp_path / "eval" / "classes").iterdir())
     assert classes == sorted(SCENE_SHAPES)
-    assert len(pd.read_parquet(tmp_path / "eval" / "pairs.parquet")) == 4
+    # the held-out pairs are published like CC3M's validation file, over served images
+    held = read_caption_tsv(tmp_path / "web" / "cc3m" / "Validation_GCC-1.1.0-Validation.tsv")
+    assert len(held) == 4 and not set(held["url"]) & set(urls["url"])
+    assert all((tmp_path / "web" / u.removeprefix(prefix)).is_file() for u in held["url"])
+    text = (tmp_path / "web" / "cc3m" / "Validation_GCC-1.1.0-Validation.tsv").read_text()
+    assert text.count("\t") == 4  # caption<TAB>url, no header
     again = tmp_path / "again"
     build_base(
         again, seed=4, n_identities=10, image_size=64,

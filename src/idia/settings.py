@@ -95,7 +95,11 @@ def check_config(config: dict) -> None:
             for key, present in (
                 ("sources.cc3m", "cc3m" in config["sources"]),
                 ("injection.utility.eval_dir", "eval_dir" in injection["utility"]),
-                ("injection.utility.pairs", "pairs" in injection["utility"]),
+                (
+                    "sources.cc3m.validation or injection.utility.pairs",
+                    "pairs" in injection["utility"]
+                    or "validation" in config["sources"].get("cc3m", {}),
+                ),
             )
             if not present
         ]

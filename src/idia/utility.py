@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ __all__ = [
     "ZERO_SHOT_TEMPLATES",
     "evaluate_utility",
     "format_utility_markdown",
+    "heldout_pairs",
+    "imagenet_classnames",
     "read_image_folder",
     "recall_at",
     "retrieval_ranks",
@@ -53,6 +56,10 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 METRIC_COLUMNS: tuple[str, ...] = ("zero_shot_top1", "zero_shot_top5", "i2t_rank1", "i2t_rank5")
 _COUNT_COLUMNS: tuple[str, ...] = ("n_eval_images", "n_classes", "n_pairs")
 
+#: ImageNet's class folders are WordNet ids (``n01440764``); ILSVRC-2012 has 1000 of them.
+_WNID = re.compile(r"n\d{8}")
+N_IMAGENET_CLASSES = 1000
+
 
 # --------------------------------------------------------------------------------------------
 # Evaluation data
@@ -66,8 +73,9 @@ def read_image_folder(
 
     One sub-folder per class, classes in sorted folder order (label i = i-th folder), images in
     sorted file order. Hidden entries and files that are not images are ignored. ``classnames``
-    maps folder names (e.g. WordNet ids) to the readable names the prompts use; without it the
-    folder names are the class names.
+    maps folder names (e.g. WordNet ids) to the readable names the prompts use; without it
+    ImageNet's WordNet-id folders get open_clip's names (:func:`imagenet_classnames`) and any
+    other folder names are the class names.
     """
     root = Path(root)
     if not root.is_dir():
@@ -84,6 +92,8 @@ def read_image_folder(
             f"evaluation image folder {str(root)!r} has no class sub-folders; expected one "
             f"folder of images per class (ImageNet validation layout)"
         )
+    if classnames is None:
+        classnames = imagenet_classnames([p.name for p in folders], root)
     if classnames is not None:
         missing = [p.name for p in folders if p.name not in classnames]
         if missing:
@@ -110,6 +120,67 @@ def read_image_folder(
         labels.append(np.full(len(images), label, dtype=np.int64))
         names.append(classnames[folder.name] if classnames is not None else folder.name)
     return paths, np.concatenate(labels), names
+
+
+def imagenet_classnames(folders: Sequence[str], root: str | os.PathLike) -> dict[str, str] | None:
+    """Readable class names for an evaluation folder given without a class-name table.
+
+    ImageNet's validation set is one folder per WordNet id; its 1000 ids, sorted, are in the
+    order of open_clip's ``IMAGENET_CLASSNAMES`` (the CLIP paper's names), so the i-th folder
+    gets the i-th name and nobody has to obtain a names file. Folders that are not WordNet ids
+    name their classes themselves (None: no mapping). WordNet-id folders that are not exactly
+    the 1000 classes cannot be matched to those names by position: an error that says to give
+    ``injection.utility.classnames``.
+    """
+    wnids = [name for name in folders if _WNID.fullmatch(name)]
+    if not wnids:
+        return None
+    if len(wnids) != len(folders) or len(folders) != N_IMAGENET_CLASSES:
+        raise ValueError(
+            f"evaluation folder {str(root)!r} looks like ImageNet ({len(wnids)} WordNet-id "
+            f"folders such as {wnids[0]!r}, {len(folders)} folders in all) but is not its "
+            f"{N_IMAGENET_CLASSES} classes, so open_clip's ImageNet class names cannot be "
+            "assigned by position; set injection.utility.classnames to a csv of folder,name rows"
+        )
+    from idia.compat import import_open_clip
+
+    import_open_clip()  # open_clip's package imports torchvision: make that import work first
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    return dict(zip(sorted(folders), IMAGENET_CLASSNAMES, strict=True))
+
+
+def heldout_pairs(
+    tar: str | os.PathLike, table: pd.DataFrame, stats: Mapping, image_dir: str | os.PathLike
+) -> tuple[pd.DataFrame, dict]:
+    """The held-out image-caption pairs of one downloaded shard, for image-to-text retrieval.
+
+    ``tar``, ``table`` and ``stats`` are img2dataset's shard, its per-row table and
+    :func:`idia.download.download_shard`'s counts. Each downloaded image is written to
+    ``image_dir/<key>.jpg`` (the utility encodes files, like the attack); the pairs table
+    (key, url, caption, path) is in key order. Dead URLs are the rule in an old URL list, never
+    an error: the report counts the listed rows, the pairs kept and the failures by reason.
+    """
+    from idia.download import iter_shard
+
+    image_dir = Path(image_dir)
+    image_dir.mkdir(parents=True, exist_ok=True)
+    listed = table[table["status"] == "success"].set_index("key")
+    rows = []
+    for key, parts in iter_shard(tar):
+        if key not in listed.index or "jpg" not in parts:
+            continue
+        path = image_dir / f"{key}.jpg"
+        path.write_bytes(parts["jpg"])
+        rows.append((key, listed.at[key, "url"], listed.at[key, "caption"], str(path)))
+    pairs = pd.DataFrame(rows, columns=["key", "url", "caption", "path"])
+    pairs = pairs.sort_values("key", kind="stable").reset_index(drop=True)
+    failed = {reason: int(n) for reason, n in stats["status_dict"].items() if reason != "success"}
+    missing = len(listed) - len(pairs)
+    if missing:  # listed as downloaded, but no image in the shard
+        failed["no image in the shard"] = missing
+    report = {"rows": int(stats["rows"]), "pairs": len(pairs), "failed": failed}
+    return pairs, report
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ the paper's public sources publish theirs.
 The world is a stand-in for the internet. Its identities are listed in FaceScrub's format (URLs,
 face boxes, sha256) plus per-person URL lists; its web corpus is LAION-format metadata (one
 parquet per shard) over served images; its base corpus for track C is a header-less CC3M-format
-TSV; its candidate names come in the SSA baby-name and Census surname formats. Everything under
+TSV (and its held-out validation TSV, for the utility table); its candidate names come in the
+SSA baby-name and Census surname formats. Everything under
 ``web/`` is served at ``http://{WORLD_HOST}/`` (and the base corpus at ``http://{BASE_HOST}/``) by
 :mod:`idia.worldweb`, so the default run executes exactly the acquisition rules of the paper.
 Members appear in the captions under their names; non-members never do.
@@ -483,9 +484,11 @@ def build_base(
       generic scenes, people who are not study identities, and ``n_planted`` study identities,
       all captioned with hypernyms ("an actor ..."), never with a name. The planted identities
       are what the face filter must find and exclude.
+    - ``web/cc3m/Validation_GCC-1.1.0-Validation.tsv`` (the same format) over ``web/val/``:
+      ``n_eval_pairs`` held-out scene pairs for the utility's image-to-text retrieval, acquired
+      by the workflow like CC3M's validation file.
     - ``eval/classes/<shape>/``: a labelled evaluation set for zero-shot utility (one shape per
-      image, ImageNet-folder layout) and ``eval/pairs.parquet``: held-out scene pairs for
-      image-to-text retrieval.
+      image, ImageNet-folder layout; the shape names are the class names).
     - ``truth.parquet``: which identities are planted and with how many photos.
     - ``planted.parquet``: which base images show which planted identity (``file``, the name
       ending the image's URL in the TSV, and ``person_id``; sorted by file), so that an audit
@@ -512,7 +515,7 @@ def build_base(
     extras = [sample_identity(np.random.default_rng([seed, 23, e])) for e in range(n_extras)]
 
     image_dir, tsv_dir = outdir / "web" / "img", outdir / "web" / "cc3m"
-    class_dir, held_dir = outdir / "eval" / "classes", outdir / "eval" / "pairs"
+    class_dir, held_dir = outdir / "eval" / "classes", outdir / "web" / "val"
     for d in (image_dir, tsv_dir, class_dir, held_dir):
         d.mkdir(parents=True, exist_ok=True)
 
@@ -551,13 +554,11 @@ def build_base(
                 img, _ = render_scene(np.random.default_rng([seed, 30, c, k]), image_size, shape)
                 write_jpeg(sdir / f"{k:03d}.jpg", img)
             bar.update(eval_per_class)
-        held: dict[str, list[str]] = {"path": [], "caption": []}
+        held = []  # (caption, URL) of the validation TSV
         for k in range(n_eval_pairs):
             img, caption = render_scene(np.random.default_rng([seed, 31, k]), image_size)
-            path = held_dir / f"{k:04d}.jpg"
-            write_jpeg(path, img)
-            held["path"].append(str(path))
-            held["caption"].append(caption)
+            write_jpeg(held_dir / f"{k:04d}.jpg", img)
+            held.append((caption, f"http://{BASE_HOST}/val/{k:04d}.jpg"))
             bar.update(1)
 
     _check_captions(captions, [-1] * len(captions), names, members=[])
@@ -565,8 +566,9 @@ def build_base(
     tsv.write_text(
         "".join(f"{c}\thttp://{BASE_HOST}/img/{p}\n" for c, p in zip(captions, paths))
     )
-    write_checksums(outdir / "web.sha256", [tsv])
-    _write_parquet(held, outdir / "eval" / "pairs.parquet")
+    validation = tsv_dir / "Validation_GCC-1.1.0-Validation.tsv"
+    validation.write_text("".join(f"{c}\t{u}\n" for c, u in held))
+    write_checksums(outdir / "web.sha256", [tsv, validation])
     is_planted = np.zeros(n_identities, bool)
     is_planted[planted] = True
     _write_parquet(

@@ -113,7 +113,9 @@ def remote_sources():
         )
     )
     if INJECTION:
-        groups.append(("cc3m", SOURCES["cc3m"], [SOURCES["cc3m"]["train"]]))
+        cc3m = SOURCES["cc3m"]
+        locations = [cc3m[k] for k in ("train", "validation") if k in cc3m]
+        groups.append(("cc3m", cc3m, locations))
     found = {}
     for group, section, locations in groups:
         for location in locations:
@@ -162,12 +164,14 @@ def user_supplied():
         "laion": "a LAION metadata parquet: download it (e.g. from the gated hub dataset, with "
         "HF_TOKEN set) or use its hf:// location instead of a local path.",
         "names": "a name list: use the URL in config/paper.yaml or download it to this path.",
-        "cc3m": "CC3M's Train_GCC-training.tsv: accept the terms and download it at "
-        "https://ai.google.com/research/ConceptualCaptions/download.",
+        "cc3m": "a CC3M TSV (caption<TAB>url, no header): use its public URL (config/paper.yaml) "
+        "or download it to this path.",
         "imagenet": "the ImageNet validation images, one folder per class: licence-bound; "
         "download from https://image-net.org after accepting its terms.",
-        "pairs": "the held-out image-caption pairs for the utility table (path, caption).",
-        "classnames": "ImageNet's class names, one row per folder (folder,name).",
+        "pairs": "a table of held-out image-caption pairs (path, caption) for the utility "
+        "table, or leave injection.utility.pairs out to use sources.cc3m.validation.",
+        "classnames": "a csv of class names, one row per folder (folder,name), or leave "
+        "injection.utility.classnames out for ImageNet's 1000 classes.",
     }
     needed = [Needed(p, how["facescrub"]) for p in SOURCES["facescrub"]]
     needed += [Needed(p, how["extra_identities"]) for p in SOURCES["extra_identities"]]
@@ -180,13 +184,16 @@ def user_supplied():
         if not is_remote(SOURCES["names"][k])
     ]
     if INJECTION:
-        if not is_remote(SOURCES["cc3m"]["train"]):
-            needed.append(Needed(SOURCES["cc3m"]["train"], how["cc3m"]))
+        needed += [
+            Needed(SOURCES["cc3m"][k], how["cc3m"])
+            for k in ("train", "validation")
+            if k in SOURCES["cc3m"] and not is_remote(SOURCES["cc3m"][k])
+        ]
         utility = INJECTION["utility"]
         needed.append(Needed(utility["eval_dir"], how["imagenet"]))
-        needed.append(Needed(utility["pairs"], how["pairs"]))
-        if "classnames" in utility:
-            needed.append(Needed(utility["classnames"], how["classnames"]))
+        needed += [
+            Needed(utility[k], how[k]) for k in ("pairs", "classnames") if k in utility
+        ]
     return [n for n in needed if not n.path.startswith(f"{RESULTS}/")]
 
 
@@ -459,14 +466,29 @@ def utility_templates(wildcards):
     return INJECTION["utility"].get("templates")
 
 
+def heldout_tsv(wildcards):
+    """CC3M's validation TSV: the held-out pairs' source (downloaded by fetch_source when remote)."""
+    return source_path("cc3m", SOURCES["cc3m"]["validation"])
+
+
+def heldout_limit(wildcards):
+    """How many of the validation TSV's rows to download (its first; all when not set)."""
+    return INJECTION["utility"].get("n_pairs")
+
+
 def utility_inputs(wildcards):
-    """The labelled evaluation set and held-out pairs the utility table is measured on."""
+    """The labelled evaluation set and held-out pairs the utility table is measured on: the
+    pairs acquired from `sources.cc3m.validation`, unless `injection.utility.pairs` names a
+    local table."""
     options = INJECTION["utility"]
-    return {
+    inputs = {
         key: options[key]
         for key in ("eval_dir", "classnames", "pairs")
         if key in options
     }
+    if "pairs" not in inputs and "validation" in SOURCES["cc3m"]:
+        inputs["pairs"] = rules.heldout_pairs.output.pairs
+    return inputs
 
 
 def kept_outputs():

@@ -1,5 +1,62 @@
 # Model utility (the paper's table 2): zero-shot top-1/top-5 on a labelled set and image-to-text
-# rank@1/@5 on held-out pairs, per model, then one table over every model.
+# rank@1/@5 on held-out pairs, per model, then one table over every model. The held-out pairs
+# are acquired like the base corpus: CC3M's validation TSV (sources.cc3m.validation), its first
+# injection.utility.n_pairs rows (all when not set) downloaded with img2dataset.
+
+
+rule heldout_urls:
+    input:
+        tsv=heldout_tsv,
+        code=package("heldout_urls.py"),
+    output:
+        f"{RESULTS}/heldout/urls/validation.parquet",
+    log:
+        script_log("heldout/urls"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        limit=heldout_limit,
+    script:
+        "../scripts/heldout_urls.py"
+
+
+# the CC3M recipe of the base corpus (image size, aspect ratio), on the validation images
+use rule download_base_shard as download_heldout with:
+    input:
+        urls=f"{RESULTS}/heldout/urls/{{shard}}.parquet",
+        code=package("download.py"),
+    output:
+        tar=f"{RESULTS}/heldout/download/{{shard}}/00000.tar",
+        parquet=f"{RESULTS}/heldout/download/{{shard}}/00000.parquet",
+        stats=f"{RESULTS}/heldout/download/{{shard}}/download.json",
+    log:
+        script_log("heldout/download/{shard}"),
+    benchmark:
+        f"{RESULTS}/benchmarks/heldout/download/{{shard}}.tsv"
+
+
+rule heldout_pairs:
+    input:
+        tar=expand(rules.download_heldout.output.tar, shard="validation"),
+        parquet=expand(rules.download_heldout.output.parquet, shard="validation"),
+        stats=expand(rules.download_heldout.output.stats, shard="validation"),
+        code=package("heldout_pairs.py"),
+    output:
+        pairs=f"{RESULTS}/heldout/pairs.parquet",
+        images=directory(f"{RESULTS}/heldout/images"),
+        report=f"{RESULTS}/heldout/report.json",
+    log:
+        script_log("heldout/pairs"),
+    conda:
+        "../../envs/idia.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/heldout_pairs.py"
 
 
 rule utility:
@@ -48,3 +105,12 @@ rule utility_table:
         models=utility_models(MODELS),
     script:
         "../scripts/utility_table.py"
+
+
+if INJECTION and "validation" in SOURCES["cc3m"]:
+    # what the utility reads, kept current like every other input (kept_outputs)
+    KEPT += [
+        ("heldout_urls", {}),
+        ("download_heldout", {"shard": ["validation"]}),
+        ("heldout_pairs", {}),
+    ]

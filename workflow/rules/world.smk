@@ -1,5 +1,5 @@
 # The embedded world: it renders identities and corpora and publishes them in the public sources'
-# formats (FaceScrub lists, per-person URL lists, LAION metadata, a CC3M TSV, name lists), served
+# formats (FaceScrub lists, per-person URL lists, LAION metadata, CC3M TSVs, name lists), served
 # by a proxy on 127.0.0.1 while the run lasts. `sources:` in config/config.yaml names them; the
 # acquisition rules fetch them like the paper's. Only this file knows the world exists.
 
@@ -45,7 +45,6 @@ if "world" in config:
             web=directory(f"{WORLD_DIR}/base/web"),
             checksums=f"{WORLD_DIR}/base/web.sha256",
             eval_dir=directory(f"{WORLD_DIR}/base/eval/classes"),
-            eval_pairs=f"{WORLD_DIR}/base/eval/pairs.parquet",
         log:
             script_log("world/base"),
         benchmark:
