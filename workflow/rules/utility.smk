@@ -23,8 +23,7 @@ rule heldout_urls:
         "../scripts/heldout_urls.py"
 
 
-# the CC3M recipe of the base corpus (image size, aspect ratio), on the validation images
-use rule download_base_shard as download_heldout with:
+use rule download_shard as download_heldout with:
     input:
         urls=f"{RESULTS}/heldout/urls/{{shard}}.parquet",
         code=package("download.py"),
@@ -36,6 +35,11 @@ use rule download_base_shard as download_heldout with:
         script_log("heldout/download/{shard}"),
     benchmark:
         f"{RESULTS}/benchmarks/heldout/download/{{shard}}.tsv"
+    params:
+        download=canonical(config["download"]),
+        columns={"url": "url", "caption": "caption"},
+        # the base corpus's CC3M recipe (image size, aspect ratio) on the validation images
+        images=base_image_options,
 
 
 rule heldout_pairs:
