@@ -590,3 +590,29 @@ def test_cli_serve_checks_its_options_before_serving(tmp_path, capsys):
         main(["serve", "--help"])
     assert done.value.code == 0
     assert "idia serve --config config/config.yaml" in capsys.readouterr().out
+
+
+def test_namesakes_are_drawn_with_the_servers_seed_and_judged_at_its_alpha(
+    model_dir, people, tmp_path
+):
+    """`idia serve --seed S --alpha A` draws the namesakes with S and calls the test at A, as
+    `idia audit` does (the page said seed 0 whatever --seed was)."""
+    from starlette.testclient import TestClient
+
+    from idia.names import faker_name_lists
+    from idia.namesakes import namesake_pool
+
+    settings = _settings(model_dir, tmp_path / "work", seed=23, namesakes=6, alpha=0.5)
+    with TestClient(create_app(settings)) as client:
+        job_url = _post(client, "Alice Example", people["alice"]).headers["location"]
+        assert _wait(client, job_url)["state"] == "done"
+        ns = client.get(job_url + "/audit.json").json()["models"][0]["namesakes"]
+        page = client.get(job_url).text
+    names, kinds = namesake_pool("Alice Example", 6, 23, *faker_name_lists("en_US"))
+    assert ns["seed"] == 23 and [r["name"] for r in ns["names"]] == names
+    assert [r["kind"] for r in ns["names"]] == kinds
+    assert names != namesake_pool("Alice Example", 6, 0, *faker_name_lists("en_US"))[0]
+    assert ns["alpha"] == 0.5 and ns["passed"] == (ns["p_value"] <= 0.5)
+    verdict = "passed" if ns["passed"] else "not passed"
+    assert ns["outcome"] == f"namesake test: {verdict} at alpha = 0.5"
+    assert f"Namesake test: {verdict} at α = 0.5" in page and "seed 23)" in page

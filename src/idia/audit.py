@@ -22,11 +22,11 @@ import numpy as np
 
 from idia.attack import PAPER_TEMPLATES, encode_photos, encode_prompts, load_image, predict
 from idia.attack import template_correct as _template_correct
-from idia.audit_page import printable, render_html, summary_lines
+from idia.audit_page import namesake_outcome, printable, render_html, summary_lines
 from idia.backends import Backend
 from idia.faces import detect_faces
 from idia.names import faker_name_lists, letters, name_key, usable_name
-from idia.namesakes import namesake_pool, namesake_scores
+from idia.namesakes import DEFAULT_ALPHA, check_alpha, namesake_pool, namesake_scores
 from idia.provenance import code_version, package_versions, sha256_file, sha256_lines
 from idia.stats import decoy_pvalues
 
@@ -263,6 +263,7 @@ def audit_person(
     namesakes: int = 0,
     namesake_seed: int = 0,
     name_lists: tuple[Sequence[str], Sequence[str], Sequence[str]] | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> dict:
     """Run the attack on one person with all ``photos`` and one model.
 
@@ -272,9 +273,11 @@ def audit_person(
     holds other study identities the model may know. Prompts and photos are encoded once.
     With ``namesakes`` > 0 the result also holds the namesake test (:mod:`idia.namesakes`):
     the name ranked among that many near-misses drawn with ``namesake_seed`` from
-    ``name_lists`` (first_female, first_male, surnames; default Faker's en_US lists).
+    ``name_lists`` (first_female, first_male, surnames; default Faker's en_US lists), called
+    passed when its p-value is at most ``alpha``.
     """
     name = check_name(name)
+    alpha = check_alpha(alpha)
     photos = [Path(p) for p in photos]
     if not photos:
         raise ValueError(f"no photos to audit {name!r} with")
@@ -326,7 +329,7 @@ def audit_person(
     namesake = None
     if namesakes > 0:
         namesake = _namesake_test(
-            name, image_emb, clip, templates, namesakes, namesake_seed, name_lists
+            name, image_emb, clip, templates, namesakes, namesake_seed, name_lists, alpha
         )
     return {
         "model": clip.name,
@@ -356,6 +359,7 @@ def _namesake_test(
     n: int,
     seed: int,
     name_lists: tuple[Sequence[str], Sequence[str], Sequence[str]] | None,
+    alpha: float,
 ) -> dict:
     """The namesake test of one person and model, with the photos' embeddings already made."""
     lists = name_lists if name_lists is not None else faker_name_lists("en_US")
@@ -366,6 +370,9 @@ def _namesake_test(
             **found,
             "n": 0,
             "p_value": None,
+            "alpha": alpha,
+            "passed": None,
+            "outcome": "namesake test: does not apply",
             "note": f"no namesake of {name!r} can be formed (a single-token name without "
             "valid-looking one-letter edits): the namesake test does not apply",
         }
@@ -377,8 +384,10 @@ def _namesake_test(
     text_emb = encode_prompts(
         clip.model, clip.tokenizer, [*names, name], templates, device=clip.device, progress=False
     )
+    scores = namesake_scores(image_emb, text_emb, kinds, alpha)
     return {
-        **namesake_scores(image_emb, text_emb, kinds),
+        **scores,
+        "outcome": namesake_outcome(scores),
         **found,
         "sha256": sha256_lines(names),
         "names": [{"name": nm, "kind": kd} for nm, kd in zip(names, kinds)],
@@ -457,16 +466,18 @@ def run_audit(
     namesakes: int = 0,
     namesake_seed: int = 0,
     name_lists: tuple[Sequence[str], Sequence[str], Sequence[str]] | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> dict:
     """Audit one person against every model.
 
     A model is a loaded :class:`~idia.backends.Backend` (its ``files`` are hashed into the
     provenance) or a ``(backend, files)`` pair naming the files to hash. The name and ``tau``
-    are checked before any photo is read. ``namesakes`` > 0 adds the namesake test (see
-    :func:`audit_person`).
+    are checked before any photo is read. ``namesakes`` > 0 adds the namesake test, called
+    passed at level ``alpha`` (see :func:`audit_person`).
     """
     name = check_name(name)
     tau = check_tau(tau, len(list(templates)))
+    alpha = check_alpha(alpha)
     records = inspect_photos(photo_dir, require_face=require_face, haar=haar)
     usable, problems = _split(records, photo_dir)
     results = []
@@ -485,6 +496,7 @@ def run_audit(
             namesakes=namesakes,
             namesake_seed=namesake_seed,
             name_lists=name_lists,
+            alpha=alpha,
         )
         cands, _, _ = _place_name(name, candidates, decoy_mask)
         res["provenance"] = audit_provenance(

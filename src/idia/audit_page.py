@@ -77,6 +77,21 @@ def _thumbnail(path: str) -> str | None:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def namesake_outcome(ns: dict | None, alpha_sign: str = "alpha") -> str | None:
+    """The namesake test's answer in words: ``namesake test: not passed at alpha = 0.05``.
+
+    None when the test was not run; "does not apply" when no namesake could be formed. The
+    page writes ``α``; terminals and logs get the plain word (not every console prints α).
+    """
+    if not ns:
+        return None
+    alpha = ns.get("alpha")
+    if not ns["n"] or ns.get("passed") is None or alpha is None:
+        return "namesake test: does not apply"
+    verdict = "passed" if ns["passed"] else "not passed"
+    return f"namesake test: {verdict} at {alpha_sign} = {alpha:g}"
+
+
 def _namesake_section(ns: dict | None) -> str:
     """The namesake test in a few lines, with one sentence on how to read it beside the decoys."""
     if not ns:
@@ -86,8 +101,13 @@ def _namesake_section(ns: dict | None) -> str:
         return f"<h3>Namesake test</h3>{note}"
     shares = ns["pick_shares"]
     counts = ns["counts"]
+    outcome = (namesake_outcome(ns, "α") or "").capitalize()
+    cls = "ok" if ns.get("passed") else "bad"
+    relation = "&le;" if ns.get("passed") else "&gt;"
     return f"""
 <h3>Namesake test</h3>
+<p class="namesake-outcome {cls}"><b>{_e(outcome)}</b>
+(namesake p-value {_fmt_p(ns["p_value"])} {relation} &alpha;)</p>
 <p>Namesake p-value <b>{_fmt_p(ns["p_value"])}</b> against {ns["n"]} near-misses of the name
 ({counts["first"]} with the same first name, {counts["surname"]} with the same surname,
 {counts["edit"]} one-letter edits; seed {ns["seed"]}); vote score {ns["vote_score"]} /
@@ -218,7 +238,11 @@ def summary_lines(result: dict) -> list[str]:
     for res in result["models"]:
         verdict = "member" if res["member"] else "not a member"
         ns = res.get("namesakes")
-        namesake = f", namesake p = {ns['p_value']:.3g} over {ns['n']}" if ns and ns["n"] else ""
+        namesake = ""
+        if ns and ns["n"]:
+            namesake = f", namesake p = {ns['p_value']:.3g} over {ns['n']}: {namesake_outcome(ns)}"
+        elif ns:
+            namesake = f", {namesake_outcome(ns)}"
         lines.append(
             f"{printable(result['name'])}: {printable(res['model'])}: {verdict} (vote score "
             f"{res['vote_score']}/{res['n_templates']}, tau {res['tau']}, "

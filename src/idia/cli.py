@@ -41,6 +41,12 @@ def add_pool_options(parser: argparse.ArgumentParser) -> None:
         help="also rank the name among N namesakes (same first name, same surname, one-letter "
         "edits), drawn with --seed; 0 turns the namesake test off (default 50)",
     )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="the namesake test is passed when its p-value is at most ALPHA (default 0.05)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -239,6 +245,7 @@ def cmd_audit(args) -> int:
         summary_lines,
     )
     from idia.backends import load_backend
+    from idia.namesakes import check_alpha
 
     try:
         name = check_name(args.name)
@@ -251,6 +258,10 @@ def cmd_audit(args) -> int:
         raise UserError(f"--tau: {err}") from None
     if args.namesakes < 0:
         raise UserError(f"--namesakes must be 0 (off) or a positive number, got {args.namesakes}")
+    try:
+        check_alpha(args.alpha)
+    except ValueError as err:
+        raise UserError(f"--alpha: {err}") from None
     out = _out_folder(args, name)
     if not args.photos.is_dir():
         raise UserError(
@@ -274,6 +285,7 @@ def cmd_audit(args) -> int:
         require_face=args.require_face,
         namesakes=args.namesakes,
         namesake_seed=args.seed,
+        alpha=args.alpha,
     )
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "audit.json"

@@ -30,10 +30,21 @@ from idia.attack import predict, template_correct
 from idia.names import name_key
 from idia.stats import decoy_pvalues
 
-__all__ = ["KINDS", "namesake_pool", "namesake_scores", "one_letter_edits", "split_name"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "KINDS",
+    "check_alpha",
+    "namesake_pool",
+    "namesake_scores",
+    "one_letter_edits",
+    "split_name",
+]
 
 #: The kinds of namesake: same first name only, same surname only, one-letter edit.
 KINDS = ("first", "surname", "edit")
+
+#: The significance level at which the namesake test is called passed (``--alpha``).
+DEFAULT_ALPHA = 0.05
 
 #: The one-letter edits, in the order the edit namesakes take turns.
 _OPERATIONS = ("deletion", "substitution", "transposition", "doubling")
@@ -225,8 +236,24 @@ def namesake_pool(
     return picked, kinds
 
 
-def namesake_scores(image_emb: np.ndarray, text_emb: np.ndarray, kinds: Sequence[str]) -> dict:
-    """The namesake test from embeddings: p-value, vote score and what the model picks.
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float strictly between 0 and 1, or ValueError saying the valid range."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise ValueError(
+            f"alpha (the namesake test's significance level) must be a number between 0 and 1, "
+            f"got {alpha!r}; 0.05 is the usual choice"
+        )
+    return float(alpha)
+
+
+def namesake_scores(
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    kinds: Sequence[str],
+    alpha: float = DEFAULT_ALPHA,
+) -> dict:
+    """The namesake test from embeddings: p-value, pass/fail at ``alpha``, vote score and what
+    the model picks.
 
     ``text_emb`` is ``[T, N + 1, D]``: the ``N`` namesakes (of ``kinds``) and then the true
     name *last*, where the first-index tie rule of the argmax cannot favour it. The p-value is
@@ -234,8 +261,10 @@ def namesake_scores(image_emb: np.ndarray, text_emb: np.ndarray, kinds: Sequence
     under H0 "the model does not know this exact name" (the true name is then exchangeable
     with its namesakes). ``pick_shares`` splits the photo × template predictions into the
     true name and the namesake kinds: a high ``surname`` share means the model ties the face
-    to the family name, not to the person.
+    to the family name, not to the person. ``passed`` is the test's answer: the p-value is at
+    most ``alpha``, so the model ties the photos to this exact name more than to its namesakes.
     """
+    alpha = check_alpha(alpha)
     img = np.asarray(image_emb, dtype=np.float32)
     txt = np.asarray(text_emb, dtype=np.float32)
     kinds = list(kinds)
@@ -263,6 +292,8 @@ def namesake_scores(image_emb: np.ndarray, text_emb: np.ndarray, kinds: Sequence
         "n_templates": int(txt.shape[0]),
         "counts": {k: kinds.count(k) for k in KINDS},
         "p_value": p,
+        "alpha": alpha,
+        "passed": bool(p <= alpha),
         "vote_score": int(template_correct(pred.T, true).sum()),
         "top1_rate": shares["true"],
         "mean_rank": float(rank.mean()),

@@ -161,6 +161,7 @@ class Settings:
     templates: list[str] | None = None  # None: the paper's 21
     tau: int = 1
     namesakes: int = 50  # the namesake test's pool size; 0 turns it off
+    alpha: float = 0.05  # the namesake test is passed when its p-value is at most this
     device: str = "auto"
     photo_root: Path | None = None  # audits of server folders are allowed only under this
 
@@ -329,6 +330,8 @@ class Auditor:
                     seed=seed,
                     candidates_source=source,
                     namesakes=self.settings.namesakes,
+                    namesake_seed=self.settings.seed,  # --seed draws the namesakes, as in audit
+                    alpha=self.settings.alpha,
                 )
                 res["models"][0]["label"] = choice.label
                 parts.append(res)
@@ -893,6 +896,12 @@ def settings_from_args(args) -> Settings:
         raise ValueError(f"--pool-size must be at least 2, got {args.pool_size}")
     if args.namesakes < 0:
         raise ValueError(f"--namesakes must be 0 (off) or positive, got {args.namesakes}")
+    from idia.namesakes import check_alpha
+
+    try:
+        check_alpha(args.alpha)
+    except ValueError as err:
+        raise ValueError(f"--alpha: {err}") from None
     return Settings(
         models=choices,
         work_dir=args.work_dir,
@@ -905,6 +914,7 @@ def settings_from_args(args) -> Settings:
         templates=list(templates),
         tau=args.tau,
         namesakes=args.namesakes,
+        alpha=args.alpha,
         device=args.device,
         photo_root=args.photo_root,
     )
