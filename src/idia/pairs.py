@@ -17,6 +17,11 @@ import pandas as pd
 from idia.sources import LAION_COLUMNS_KEY, read_columns
 
 PAIR_URL_COLUMNS = ["person_id", "url", "caption", "sample_id"]
+#: pairs.parquet: the confirmed pairs, each with its image file and its LAION record
+PAIR_COLUMNS = ["person_id", "path", "caption", "sample_id", "url", "confidence"]
+#: checked.parquet: every downloaded candidate, confirmed or not, with the reason
+CHECKED_COLUMNS = ["person_id", "sample_id", "url", "caption", "faces", "confidence",
+                   "confirmed", "reason"]  # fmt: skip
 
 
 def pair_urls(hits: pd.DataFrame, metadata: str | Path, columns: dict) -> pd.DataFrame:
@@ -89,6 +94,47 @@ def confirm_pairs(
         f"{min_confidence}",
     )
     return out.drop(columns=["unreadable"])
+
+
+def confirm_shards(
+    shards: list[tuple[str | Path, str | Path]],
+    classifier,
+    haar: dict,
+    min_confidence: float,
+    images: str | Path,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The injection pairs from the downloaded candidate shards: (pairs, checked).
+
+    ``shards`` are the (tar, parquet) pairs img2dataset wrote for :func:`pair_urls`'s table
+    (with its ``person_id`` and ``sample_id`` kept). Each confirmed pair's image is written to
+    ``images/<person_id>/<sample_id>.jpg``; ``pairs`` lists them with their LAION sample id,
+    URL, caption and the classifier's confidence, ``checked`` every downloaded candidate with
+    its reason, so that a pair left out is accounted for.
+    """
+    from idia.download import iter_shard
+
+    images = Path(images)
+    checked, kept = [], []
+    for tar, parquet in shards:
+        meta = pd.read_parquet(parquet)
+        meta = meta.loc[meta["status"] == "success", ["key", *PAIR_URL_COLUMNS]]
+        samples = [(key, parts.get("jpg", b"")) for key, parts in iter_shard(tar)]
+        if not samples:
+            continue
+        result = confirm_pairs(samples, meta, classifier, haar, min_confidence)
+        data = dict(samples)
+        for row in result[result["confirmed"]].itertuples():
+            path = images / row.person_id / f"{row.sample_id}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data[row.key])
+            kept.append({"person_id": row.person_id, "path": str(path), "caption": row.caption,
+                         "sample_id": row.sample_id, "url": row.url,
+                         "confidence": row.confidence})  # fmt: skip
+        checked.append(result.drop(columns=["key"])[CHECKED_COLUMNS])
+    checked_table = (
+        pd.concat(checked, ignore_index=True) if checked else pd.DataFrame(columns=CHECKED_COLUMNS)
+    )
+    return pd.DataFrame(kept, columns=PAIR_COLUMNS), checked_table
 
 
 def pairs_report(candidates: pd.DataFrame, checked: pd.DataFrame) -> pd.DataFrame:
