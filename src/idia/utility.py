@@ -167,7 +167,7 @@ def heldout_pairs(
     image_dir.mkdir(parents=True, exist_ok=True)
     listed = table[table["status"] == "success"].set_index("key")
     rows = []
-    for key, parts in iter_shard(tar):
+    for key, parts in iter_shard(Path(tar)):
         if key not in listed.index or "jpg" not in parts:
             continue
         path = image_dir / f"{key}.jpg"
