@@ -13,8 +13,10 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import socket
 import string
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -211,8 +213,11 @@ def open_clip_file(tmp_path_factory, model_dir) -> tuple[str, Path]:
     """The tiny architecture registered with open_clip by name, and a weight file for it."""
     open_clip = import_open_clip()
     configs = tmp_path_factory.mktemp("configs")
-    cfg = json.loads((ARCH_DIR / "open_clip_config.json").read_text())
-    (configs / "idia-test-vit-xs.json").write_text(json.dumps(cfg.get("model_cfg", cfg)))
+    cfg = json.loads((ARCH_DIR / "open_clip_config.json").read_text())["model_cfg"]
+    (configs / "idia-test-vit-xs.json").write_text(json.dumps(cfg))
+    # the same weights with QuickGELU, as open_clip names ViT-B-32 and ViT-B-32-quickgelu
+    quick = {**cfg, "quick_gelu": True}
+    (configs / "idia-test-vit-xs-quickgelu.json").write_text(json.dumps(quick))
     open_clip.add_model_config(configs)
     weights = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
     shutil.copy(model_dir / "open_clip_model.safetensors", weights)
@@ -375,24 +380,38 @@ def test_missing_normalisation_would_fail(hf_dirs, images):
     torch.testing.assert_close(raw / raw.norm(dim=-1, keepdim=True), ref_txt)
 
 
-def _open_clip_forward(backend: Backend, images, texts):
-    model = backend.model
+def _open_clip_reference(arch: str, pretrained: str | Path, images, texts, **kwargs):
+    """open_clip's own model, preprocessing, tokenizer and forward pass, built apart from our
+    backend: a wrong preprocess, tokenizer or normalisation in the backend fails against it."""
+    open_clip = import_open_clip()
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        arch, pretrained=str(pretrained), **kwargs
+    )
+    tokenizer = open_clip.get_tokenizer(arch)
+    model.eval()
     with torch.no_grad():
-        x = torch.stack([backend.preprocess(im) for im in images])
-        out = model(x, backend.tokenizer(texts))
+        out = model(torch.stack([preprocess(im) for im in images]), tokenizer(texts))
     out = out if isinstance(out, dict) else {"image_features": out[0], "text_features": out[1]}
     return out["image_features"], out["text_features"]
 
 
-def test_local_backend_equals_open_clip_forward(model_dir, images):
+def test_local_backend_equals_open_clip_forward(open_clip_file, model_dir, images):
+    arch, weights = open_clip_file  # the same architecture and weights under a plain name
     backend = load_backend(f"local:{model_dir}", device="cpu")
     assert [f.name for f in backend.files] == [
         "open_clip_config.json",
         "open_clip_model.safetensors",
     ]
-    ref_img, ref_txt = _open_clip_forward(backend, images, PROMPTS)
+    # the folder's preprocess_cfg (mean 0.5, std 0.25) is part of the model
+    pp = json.loads((model_dir / "open_clip_config.json").read_text())["preprocess_cfg"]
+    ref_img, ref_txt = _open_clip_reference(
+        arch, weights, images, PROMPTS, image_mean=pp["mean"], image_std=pp["std"]
+    )
     torch.testing.assert_close(backend.encode_images(images), ref_img, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(backend.encode_texts(PROMPTS), ref_txt, rtol=1e-5, atol=1e-5)
+    # the reference would catch a backend that dropped the folder's preprocessing
+    default_img, _ = _open_clip_reference(arch, weights, images, PROMPTS)
+    assert not torch.allclose(default_img, ref_img, atol=1e-3)
     # the workflow's dict form loads the same model
     same = load_backend({"model_dir": str(model_dir)}, device="cpu")
     torch.testing.assert_close(same.encode_texts(PROMPTS), ref_txt, rtol=1e-5, atol=1e-5)
@@ -402,7 +421,7 @@ def test_open_clip_weight_file_equals_local_dir(open_clip_file, model_dir, image
     arch, weights = open_clip_file
     backend = load_backend(f"open_clip:{arch}/{weights}", device="cpu")
     assert backend.files == [weights]
-    ref_img, ref_txt = _open_clip_forward(backend, images, PROMPTS)
+    ref_img, ref_txt = _open_clip_reference(arch, weights, images, PROMPTS)
     torch.testing.assert_close(backend.encode_images(images), ref_img, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(backend.encode_texts(PROMPTS), ref_txt, rtol=1e-5, atol=1e-5)
     local = load_backend(f"local:{model_dir}", device="cpu")
@@ -450,12 +469,116 @@ def test_cli_offline_hub_model_exits_2(photo_dir, tmp_path, monkeypatch, capsys)
     assert code == 2 and "hf:DIR" in err and "Traceback" not in err
 
 
+def _no_hub(monkeypatch) -> None:
+    """Offline for our code (``HF_HUB_OFFLINE``) and for huggingface_hub, transformers and
+    open_clip, which read the variable once at import: any request to the hub now raises."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def test_a_proxy_keeps_the_socket_probe_from_declaring_the_hub_offline(monkeypatch):
+    """Behind an HTTPS proxy a direct socket may fail while the library reaches the hub."""
+    from huggingface_hub import constants
+
+    from idia.backends import _hub_reachable, hub_offline
+
+    for var in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("NO_PROXY", "no_proxy", "REQUEST_METHOD"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as sock:  # a port of this machine that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"https://127.0.0.1:{port}")
+    _hub_reachable.cache_clear()
+    try:
+        assert hub_offline()  # no proxy: the refused socket decides
+        for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(var, "http://proxy.invalid:3128")
+            assert not hub_offline(), var
+            monkeypatch.delenv(var)
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the hub bypasses the proxy: probe again
+        assert hub_offline()
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.delenv("NO_PROXY")
+        assert hub_offline()  # the variable still wins over a proxy
+    finally:
+        _hub_reachable.cache_clear()
+
+
+def _register_tag(monkeypatch, arch: str, tag: str, cfg: dict) -> None:
+    """A pretrained tag for ``arch`` in open_clip's registry, for this test only.
+
+    open_clip has no public call to add a tag; its registry is the dict ``_PRETRAINED``."""
+    import open_clip.pretrained as registry
+
+    monkeypatch.setitem(registry._PRETRAINED, arch, {tag: cfg})
+
+
+def test_offline_cached_pretrained_tag_equals_open_clip_forward(
+    open_clip_file, images, tmp_path, monkeypatch
+):
+    """``open_clip:ARCH/TAG`` offline loads the cached file by hand (with the tag's mean, std,
+    interpolation and resize mode): it must give what open_clip gives for the same tag."""
+    from huggingface_hub import constants
+
+    from idia.backends import open_clip_cached_file
+
+    arch, weights = open_clip_file
+    tag_cfg = {
+        "url": "",
+        "hf_hub": "idia-test/tiny-tag/",  # the model id, weights under open_clip's default names
+        "mean": (0.3, 0.4, 0.5),
+        "std": (0.2, 0.25, 0.3),
+        "interpolation": "bilinear",
+        "resize_mode": "squash",
+        "quick_gelu": True,
+    }
+    for name in (arch, f"{arch}-quickgelu"):
+        _register_tag(monkeypatch, name, "tiny_e1", tag_cfg)
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    shutil.copy(weights, snapshot / "open_clip_model.safetensors")
+    cache = tmp_path / "hub"
+    _fake_hub_cache(cache, "idia-test/tiny-tag", snapshot)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    _no_hub(monkeypatch)
+
+    texts = {}
+    for name in (arch, f"{arch}-quickgelu"):
+        cached = open_clip_cached_file(name, "tiny_e1")
+        assert cached is not None and cached.name == "open_clip_model.safetensors"
+        # the plain architecture runs without the tag's QuickGELU: open_clip and we both say so
+        mismatch = name == arch
+        with pytest.warns(UserWarning, match="QuickGELU") if mismatch else nullcontext():
+            backend = load_backend(f"open_clip:{name}/tiny_e1", device="cpu")
+        assert backend.files == [cached]  # the cached file's hash goes into the provenance
+        with pytest.warns(UserWarning, match="QuickGELU mismatch") if mismatch else nullcontext():
+            ref_img, ref_txt = _open_clip_reference(name, "tiny_e1", images, PROMPTS)
+        torch.testing.assert_close(backend.encode_images(images), ref_img, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(backend.encode_texts(PROMPTS), ref_txt, rtol=1e-5, atol=1e-5)
+        texts[name] = ref_txt
+    # the comparison has teeth: the tag's preprocessing and the activation both change the numbers
+    plain_img, _ = _open_clip_reference(f"{arch}-quickgelu", weights, images, PROMPTS)
+    ours = load_backend(f"open_clip:{arch}-quickgelu/tiny_e1", device="cpu")
+    ours_img = ours.encode_images(images)
+    assert not torch.allclose(plain_img, ours_img, atol=1e-3)
+    assert not torch.allclose(texts[arch], texts[f"{arch}-quickgelu"], atol=1e-3)
+
+
 # --------------------------------------------------------------------------------------------
 # A whole audit through every backend
 # --------------------------------------------------------------------------------------------
 
 
-def test_cli_audit_through_every_backend(hf_dirs, open_clip_file, model_dir, photo_dir, tmp_path):
+def test_cli_audit_through_every_backend(
+    hf_dirs, open_clip_file, model_dir, photo_dir, tmp_path, monkeypatch
+):
+    _no_hub(monkeypatch)  # offline even on a machine that reaches the hub
     arch, weights = open_clip_file
     specs = [f"hf:{hf_dirs[k]}" for k in sorted(HF_BUILDERS)] + [
         f"open_clip:{arch}/{weights}",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -274,9 +275,29 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _hub_behind_proxy() -> bool:
+    """True when an HTTPS proxy is configured (``HTTPS_PROXY``, ``ALL_PROXY``) for the hub.
+
+    Behind such a proxy a direct socket to the hub may be blocked while the library, which
+    goes through the proxy, reaches it: the probe cannot tell, so the library is left to try.
+    """
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get("https") or proxies.get("all")):
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or ""
+    return not urllib.request.proxy_bypass(host)  # NO_PROXY, read from the environment
+
+
 def hub_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set or the hub does not answer within seconds."""
-    return _env_offline() or not _hub_reachable()
+    """True when ``HF_HUB_OFFLINE`` is set or the hub does not answer within seconds.
+
+    Behind an HTTPS proxy the direct probe says nothing, and the hub counts as reachable.
+    """
+    return _env_offline() or (not _hub_behind_proxy() and not _hub_reachable())
 
 
 def _offline_error(spec: ModelSpec, what: str, repo: str | None = None) -> OfflineModelError:
@@ -389,15 +410,29 @@ def _load_open_clip(spec: ModelSpec, device: str) -> Backend:
                     spec, f"pretrained tag {pretrained!r}", (repo or "").strip("/")
                 )
             if cached is not None and hub_offline():
-                # Load the cached file directly, keeping the tag's preprocessing and activation.
+                # Load the cached file directly (open_clip would ask the hub first), with the
+                # tag's preprocessing. The activation stays the architecture's, as open_clip
+                # keeps it for the tag: ViT-B-32/laion400m_e32 runs without QuickGELU (the
+                # tag's training used it; the right spec names ViT-B-32-quickgelu), so one
+                # spec gives the same embeddings online and offline.
                 cfg = open_clip.get_pretrained_cfg(spec.arch, spec.pretrained)
+                arch_gelu = bool((open_clip.get_model_config(spec.arch) or {}).get("quick_gelu"))
+                if bool(cfg.get("quick_gelu")) != arch_gelu:
+                    warnings.warn(
+                        f"model spec {str(spec)!r}: the tag {pretrained!r} was trained "
+                        f"{'with' if cfg.get('quick_gelu') else 'without'} QuickGELU but "
+                        f"{spec.arch!r} runs {'with' if arch_gelu else 'without'} it (as open_clip "
+                        "loads it); name the architecture that matches the tag (for QuickGELU "
+                        "its -quickgelu variant) to audit the model as it was trained",
+                        UserWarning,
+                        stacklevel=2,
+                    )
                 pretrained = str(cached)
                 kwargs = {
                     "image_mean": cfg.get("mean"),
                     "image_std": cfg.get("std"),
                     "image_interpolation": cfg.get("interpolation"),
                     "image_resize_mode": cfg.get("resize_mode"),
-                    "force_quick_gelu": bool(cfg.get("quick_gelu", False)),
                 }
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
