@@ -139,3 +139,21 @@ def test_bench_gpu_small(tmp_path):
     assert enc["photo_decoding"] == ("gpu" if result["device"] != "cpu" else "pil")
     # the trainer wrote its log and a checkpoint for its one epoch
     assert list(tmp_path.glob("runs-16/bench/checkpoints/epoch_1.pt"))
+
+
+def test_bench_stages_small():
+    out = _run("bench_stages.py")
+    for label in ("decode a 512-px JPEG", "Haar cascade on it", "encode one image, RN50"):
+        line = re.search(rf"{re.escape(label)}.*?{NUMBER} ms", out)
+        assert line, out
+        _positive(line.group(1))
+    rows = re.findall(rf"^\| (.+?) \| {NUMBER} \| {NUMBER} ms \| {NUMBER} \|$", out, re.M)
+    stages = [row[0] for row in rows]
+    assert any(s.startswith("embed CC3M with RN50") for s in stages), out
+    assert any(s.startswith("FAISS IVF") for s in stages), out
+    # the LAION row multiplies by the paper's own hit total, read from config/reference
+    assert any("1,388,667 caption hits" in s for s in stages), out
+    for _, items, per_ms, hours in rows:
+        # core-hours are the items times the per-item time: the table is its own arithmetic
+        expected = _positive(items) * _positive(per_ms) / 1e3 / 3600
+        assert float(hours.replace(",", "")) == pytest.approx(expected, rel=0.06, abs=0.06)
