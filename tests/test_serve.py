@@ -50,6 +50,11 @@ ARCH_DIR = Path(__file__).resolve().parents[1] / "workflow" / "models" / "idia-v
 TRAINED = {name: 100 + i for i, name in enumerate(FILLERS[:1] + FILLERS[2:7])}
 MEMBER, STRANGER = "Jordan Pigott", "Mira Castell"  # trained / in the pool but never trained
 STRANGER_SEED = 7
+#: Where the browser test saves the member's verdict page (README's docs/serve.png), resolved
+#: now: the live server's fixture changes the working directory.
+SCREENSHOT = (
+    Path(os.environ["IDIA_SCREENSHOT"]).resolve() if os.environ.get("IDIA_SCREENSHOT") else None
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,6 +323,9 @@ def test_browser_member_and_non_member_verdicts_match_the_truth(browser, live, w
         assert served["vote_score"] == direct["vote_score"]
         assert served["member"] is is_member and served["p_value"] == direct["p_value"]
         assert served["provenance"]["candidates"]["source"] == "test fillers"
+        # the namesake test's answer, as audit.json gives it, on the page
+        outcome = served["namesakes"]["outcome"].replace("alpha", "α").capitalize()
+        assert outcome in browser.find_element("css selector", ".namesake-outcome").text
 
         # the photos are gone from the server, the report stays
         job = auditor.jobs[job_id]
@@ -325,8 +333,8 @@ def test_browser_member_and_non_member_verdicts_match_the_truth(browser, live, w
         assert _files_under(job.folder) == ["audit.html", "audit.json"]
         assert "deleted from this server" in browser.find_element("id", "photos-note").text
 
-        if is_member and os.environ.get("IDIA_SCREENSHOT"):
-            browser.save_screenshot(os.environ["IDIA_SCREENSHOT"])
+        if is_member and SCREENSHOT is not None:
+            assert browser.save_screenshot(str(SCREENSHOT)), SCREENSHOT
 
 
 @pytest.mark.browser
