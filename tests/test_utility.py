@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from idia.heldout import heldout_pairs
 from idia.utility import (
     ZERO_SHOT_TEMPLATES,
     evaluate_utility,
     format_utility_markdown,
-    heldout_pairs,
     imagenet_classnames,
     read_image_folder,
     recall_at,

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from idia.heldout import heldout_pairs
 from idia.smk import finish, log_to, write_json
-from idia.utility import heldout_pairs
 
 log_to(snakemake.log[0])
 images = Path(snakemake.output.images)
