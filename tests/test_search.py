@@ -375,3 +375,10 @@ def test_an_empty_parquet_names_the_file(tmp_path):
         search_shard(path, _names("Ann Lee"))
     with pytest.raises(FileNotFoundError, match="caption file not found: .*nope.parquet"):
         search_shard(tmp_path / "nope.parquet", _names("Ann Lee"))
+
+
+def test_a_parquet_without_rows_is_an_error_not_zero_counts(tmp_path):
+    path = tmp_path / "part-00004.parquet"
+    pq.write_table(pa.table({"caption": pa.array([], pa.string())}), path)
+    with pytest.raises(ValueError, match=r"part-00004\.parquet holds no rows .*delete it and rerun"):
+        search_shard(path, _names("Ann Lee"))
