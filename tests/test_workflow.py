@@ -219,7 +219,7 @@ def test_audit_target_reports_bad_files_and_audits_the_rest(tiny_run: Path, tmp_
     (photos / "broken.jpg").write_bytes(b"")
     Image.new("RGB", (64, 64), (128, 128, 128)).save(photos / "blank.jpg")
     snakemake(tiny_run, "audit", "--config", f"audit_photos={photos}",
-              f"audit_name={member['name']}")  # fmt: skip
+              f"audit_name={member['name']}", "audit_alpha=0.5")  # fmt: skip
     folders = list((tiny_run / "results/audit").iterdir())
     assert len(folders) == 1
     result = json.loads((folders[0] / "audit.json").read_text())
@@ -230,6 +230,9 @@ def test_audit_target_reports_bad_files_and_audits_the_rest(tiny_run: Path, tmp_
     (model,) = result["models"]
     assert 0 < model["p_value"] <= 1 and 0 <= model["vote_score"] <= 21
     assert model["namesakes"]["n"] > 0 and 0 < model["namesakes"]["p_value"] <= 1  # on by default
+    # the config's alpha judges the namesake test; candidates.seed draws the namesakes
+    assert model["namesakes"]["alpha"] == 0.5 and model["namesakes"]["seed"] == 1
+    assert model["namesakes"]["passed"] == (model["namesakes"]["p_value"] <= 0.5)
     html = (folders[0] / "audit.html").read_text()
     assert html_escape(member["name"]) in html and "<img" not in html
 

@@ -28,6 +28,7 @@ rule audit_person:
         templates=config["attack"]["templates"],
         tau=config["attack"]["tau"],
         namesakes=config["audit_namesakes"],
+        alpha=config["audit_alpha"],
         seed=config["candidates"]["seed"],
         haar=canonical(config["haar"]),
         device=config["attack"]["device"],
