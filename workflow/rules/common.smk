@@ -47,8 +47,8 @@ SOURCES = resolve_sources(config["sources"])
 INJECTION = config.get("injection")
 # Targets that check a run against a known truth (the embedded world adds its own).
 CHECKS = []
-# (rule, wildcards) of producers whose outputs a job of an optional rule file reads: see
-# kept_outputs(); the embedded world adds its own.
+# (producer, wildcards) pairs whose outputs the jobs of optional rule files read, kept current
+# by kept_outputs(); the embedded world and the held-out pairs add theirs.
 KEPT = []
 
 
