@@ -269,16 +269,20 @@ def photo_dir(tmp_path) -> Path:
 
 def test_audit_reports_the_namesake_test(photo_dir, model_dir, tmp_path):
     clip = load_backend(f"local:{model_dir}", device="cpu")
-    templates = ["a photo of {}", "{}"]
-    result = run_audit(
-        photo_dir,
-        "Jordan Piggott",
-        [clip],
-        candidates=candidate_pool(["Jordan Piggott"], 20, 3, *LISTS),
-        templates=templates,
-        namesakes=12,
-        namesake_seed=3,
-    )
+
+    def audit(**alpha):
+        return run_audit(
+            photo_dir,
+            "Jordan Piggott",
+            [clip],
+            candidates=candidate_pool(["Jordan Piggott"], 20, 3, *LISTS),
+            templates=["a photo of {}", "{}"],
+            namesakes=12,
+            namesake_seed=3,
+            **alpha,
+        )
+
+    result = audit()
     ns = result["models"][0]["namesakes"]
     names, kinds = namesake_pool("Jordan Piggott", 12, 3, *LISTS)
     assert [r["name"] for r in ns["names"]] == names and [r["kind"] for r in ns["names"]] == kinds
@@ -298,16 +302,7 @@ def test_audit_reports_the_namesake_test(photo_dir, model_dir, tmp_path):
     assert ns["outcome"] == f"namesake test: {verdict} at alpha = 0.05"
     assert f"Namesake test: {verdict} at α = 0.05" in page
     assert summary_lines(result)[-1].endswith(f"{ns['outcome']}, 3 photos)")
-    lenient = run_audit(
-        photo_dir,
-        "Jordan Piggott",
-        [clip],
-        candidates=candidate_pool(["Jordan Piggott"], 20, 3, *LISTS),
-        templates=templates,
-        namesakes=12,
-        namesake_seed=3,
-        alpha=0.99,
-    )["models"][0]["namesakes"]
+    lenient = audit(alpha=0.99)["models"][0]["namesakes"]
     assert lenient["p_value"] == ns["p_value"] and lenient["passed"] is True
     with pytest.raises(ValueError, match="alpha .* between 0 and 1, got 0"):
         run_audit(photo_dir, "Jordan Piggott", [clip], candidates=["Ann Lee"], alpha=0)
