@@ -20,6 +20,7 @@ from idia.sources import (
     fetch,
     file_name,
     missing_message,
+    parquet_files,
     parse_hub,
     read_checksums,
 )
@@ -279,3 +280,26 @@ def test_read_columns_reads_only_those_asked_and_names_what_is_missing(tmp_path)
     )
     with pytest.raises(SourceError, match=r"no column 'row' \(keep\[0\]\).*Rerun the rule"):
         read_columns(path, {"url": "URL", "keep[0]": "row"})  # a table the workflow wrote
+
+
+def test_a_local_folder_stands_for_its_parquet_files_in_name_order(tmp_path):
+    folder = tmp_path / "laion"
+    folder.mkdir()
+    for name in ("part-00010.parquet", "part-00002.parquet", "notes.txt"):
+        (folder / name).touch()
+    (folder / "old.parquet").mkdir()  # not a file
+    listed = ["hf://datasets/o/n/a.parquet", f"{folder}/", "b.parquet"]
+    assert parquet_files(listed) == [
+        "hf://datasets/o/n/a.parquet",
+        str(folder / "part-00002.parquet"),
+        str(folder / "part-00010.parquet"),
+        "b.parquet",
+    ]
+    # a folder still to be made stays as written, for the missing-input message to list
+    assert parquet_files([f"{tmp_path}/nope/"]) == [f"{tmp_path}/nope/"]
+    (folder / "part-00002.parquet").unlink()
+    (folder / "part-00010.parquet").unlink()
+    with pytest.raises(SourceError, match=r"holds no \.parquet file"):
+        parquet_files([f"{folder}/"])
+    with pytest.raises(SourceError, match="only a local folder"):
+        parquet_files(["hf://datasets/o/n/"])

@@ -192,6 +192,18 @@ def test_paper_config_lists_what_to_obtain_then_plans_the_full_dag(tmp_path: Pat
     assert counts["figure_by_n"] == 3 and counts["utility"] == 21
     assert "world" not in counts and "world_base" not in counts
     assert "download_shard" not in counts  # pretrained models: LAION's images are not needed
+    # LAION's metadata already on disk: a folder (trailing /) stands for its parquet files
+    for part in ("part-00001.parquet", "part-00000.parquet"):
+        (tmp_path / "laion" / part).parent.mkdir(exist_ok=True)
+        (tmp_path / "laion" / part).touch()
+    local = tmp_path / "local.yaml"
+    local.write_text("sources: {laion: {files: [laion/]}}\n")
+    paper = str(ROOT / "config/paper.yaml")  # the last --configfile is the one read
+    result = snakemake(tmp_path, "-n", "--configfile", paper, str(local), check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    counts = job_counts(result)
+    assert counts["search_shard"] == 2 and counts["fetch_source"] == 1 + 2
+    assert "laion/part-00000.parquet" in result.stdout + result.stderr
 
 
 def test_person_level_statistics(tiny_run: Path):

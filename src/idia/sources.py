@@ -67,6 +67,36 @@ def file_name(location: str) -> str:
     return Path(location.split("?", 1)[0].split("#", 1)[0].rstrip("/")).name
 
 
+def parquet_files(locations: list[str]) -> list[str]:
+    """``locations`` with each local folder (written with a trailing ``/``) replaced by its
+    ``*.parquet`` files in name order, so a folder of downloaded metadata reads as its list.
+
+    A folder that does not exist stays as written: the check for missing inputs lists it with
+    the rest. A remote folder, or one that holds no parquet file, is an error that says what to
+    write instead.
+    """
+    files: list[str] = []
+    for location in locations:
+        if not location.endswith("/"):
+            files.append(location)
+        elif is_remote(location):
+            raise SourceError(
+                f"{location!r}: only a local folder can stand for its parquet files; list the "
+                "remote files one by one"
+            )
+        elif not Path(location).is_dir():
+            files.append(location)
+        else:
+            found = sorted(p for p in Path(location).glob("*.parquet") if p.is_file())
+            if not found:
+                raise SourceError(
+                    f"folder {location!r} holds no .parquet file; put the metadata files there "
+                    "or list them one by one"
+                )
+            files += [str(p) for p in found]
+    return files
+
+
 def parse_checksum(text: str) -> tuple[str, str]:
     match = _CHECKSUM.match(text.strip().lower())
     if not match:

@@ -15,7 +15,7 @@ from idia.settings import (
     model_registry,
     utility_models,
 )
-from idia.sources import Needed, file_name, is_remote, missing_message
+from idia.sources import Needed, file_name, is_remote, missing_message, parquet_files
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -44,6 +44,9 @@ def resolve_sources(value):
 
 
 SOURCES = resolve_sources(config["sources"])
+SOURCES["laion"]["files"] = parquet_files(
+    SOURCES["laion"]["files"]
+)  # a folder: its files
 INJECTION = config.get("injection")
 # Targets that check a run against a known truth (the embedded world adds its own).
 CHECKS = []
@@ -161,8 +164,8 @@ def user_supplied():
         "request the zip at https://vintage.winklerbros.net/facescrub.html and unzip it here.",
         "extra_identities": "a folder with actors/ and actresses/ holding <First_Last>.txt URL "
         "lists (the paper's are in config/reference/european_celebs).",
-        "laion": "a LAION metadata parquet: download it (e.g. from the gated hub dataset, with "
-        "HF_TOKEN set) or use its hf:// location instead of a local path.",
+        "laion": "a LAION metadata parquet (or a folder of them): download it (e.g. from the "
+        "gated hub dataset, with HF_TOKEN set) or use its hf:// location instead of a local path.",
         "names": "a name list: use the URL in config/paper.yaml or download it to this path.",
         "cc3m": "a CC3M TSV (caption<TAB>url, no header): use its public URL (config/paper.yaml) "
         "or download it to this path.",
