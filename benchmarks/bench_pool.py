@@ -162,15 +162,10 @@ def world_name_lists(run: Path, config: dict) -> tuple[list[str], list[str], lis
     """(female, male, surnames) from the run's name lists, read as the candidate_pool job does:
     a remote source from its download under ``resources/names/``, a local one as written."""
     from idia.names import read_census_surnames, read_ssa_first_names
-    from idia.sources import file_name, is_remote
+    from idia.sources import shipped, source_path
 
     def where(location: str) -> Path:
-        if is_remote(location):
-            return run / "resources" / "names" / file_name(location)
-        local = Path(location)  # relative: the run's folder, else the project's (as shipped)
-        if local.is_absolute() or (run / local).exists():
-            return run / local
-        return ROOT / local
+        return run / source_path("names", shipped(location, ROOT, workdir=run))
 
     names = config["sources"]["names"]
     first, surnames = where(names["first"]), where(names["surnames"])

@@ -23,6 +23,8 @@ from idia.sources import (
     parquet_files,
     parse_hub,
     read_checksums,
+    shipped,
+    source_path,
 )
 
 REFERENCE = Path(__file__).resolve().parents[1] / "config" / "reference"
@@ -303,3 +305,19 @@ def test_a_local_folder_stands_for_its_parquet_files_in_name_order(tmp_path):
         parquet_files([f"{folder}/"])
     with pytest.raises(SourceError, match="only a local folder"):
         parquet_files(["hf://datasets/o/n/"])
+
+
+def test_a_run_reads_remote_sources_from_resources_and_local_ones_as_shipped(tmp_path):
+    project, run = tmp_path / "project", tmp_path / "run"
+    (project / "config/reference").mkdir(parents=True)
+    (project / "config/reference/surnames.csv").touch()
+    (run / "mine").mkdir(parents=True)
+    (run / "mine/names.csv").touch()
+    url = "https://example.org/lists/baby-names.csv?raw=1"
+    assert source_path("names", shipped(url, project, run)) == "resources/names/baby-names.csv"
+    # the run's own file wins; a relative path only the project has is the project's copy
+    assert shipped("mine/names.csv", project, run) == "mine/names.csv"
+    shipped_copy = shipped("config/reference/surnames.csv", project, run)
+    assert shipped_copy == str(project / "config/reference/surnames.csv")
+    assert source_path("names", shipped_copy) == shipped_copy
+    assert shipped("nowhere.csv", project, run) == "nowhere.csv"  # left for the missing list

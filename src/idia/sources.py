@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 _HF = re.compile(r"^hf://(datasets|models|spaces)/([^/@]+/[^/@]+)/([^@]+?)(?:@(.+))?$")
 _CHECKSUM = re.compile(r"^(sha256|git-blob-sha1):([0-9a-f]+)$")
+#: The folder of a run where remote sources are downloaded to (by group: laion, cc3m, names).
+RESOURCES = "resources"
 #: The config key that names the LAION metadata's url, caption and key columns.
 LAION_COLUMNS_KEY = "sources.laion.columns"
 
@@ -48,6 +50,23 @@ class HubFile:
 
 def is_remote(location: str) -> bool:
     return location.startswith(("http://", "https://", "hf://"))
+
+
+def shipped(location: str, project: str | Path, workdir: str | Path = ".") -> str:
+    """A relative local path that the run's folder ``workdir`` lacks but the ``project`` ships
+    (e.g. ``config/reference/...``) as the project's file; every other location as written."""
+    if is_remote(location) or Path(location).is_absolute() or (Path(workdir) / location).exists():
+        return location
+    in_project = Path(project) / location
+    return str(in_project) if in_project.exists() else location
+
+
+def source_path(group: str, location: str) -> str:
+    """Where a stage reads a source: a remote one's download, ``resources/<group>/<file>`` in
+    the run's folder (the fetch_source rule's output), or the local file itself."""
+    if is_remote(location):
+        return f"{RESOURCES}/{group}/{file_name(location)}"
+    return location
 
 
 def parse_hub(location: str) -> HubFile:

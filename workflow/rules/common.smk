@@ -15,22 +15,20 @@ from idia.settings import (
     model_registry,
     utility_models,
 )
-from idia.sources import Needed, file_name, is_remote, missing_message, parquet_files
+from idia.sources import (
+    RESOURCES,
+    Needed,
+    file_name,
+    is_remote,
+    missing_message,
+    parquet_files,
+    shipped,
+    source_path,
+)
 
 validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = "results"
-RESOURCES = "resources"
-
-
-def shipped(location):
-    """A relative local path that the working directory lacks but the project ships (e.g.
-    config/reference/...) is read from the project; every other location stays as written.
-    """
-    if is_remote(location) or Path(location).is_absolute() or Path(location).exists():
-        return location
-    in_project = Path(workflow.basedir) / location
-    return str(in_project) if in_project.exists() else location
 
 
 def resolve_sources(value):
@@ -40,13 +38,12 @@ def resolve_sources(value):
         }
     if isinstance(value, list):
         return [resolve_sources(v) for v in value]
-    return shipped(value)
+    return shipped(value, workflow.basedir)
 
 
 SOURCES = resolve_sources(config["sources"])
-SOURCES["laion"]["files"] = parquet_files(
-    SOURCES["laion"]["files"]
-)  # a folder: its files
+# a local folder of LAION metadata stands for its parquet files
+SOURCES["laion"]["files"] = parquet_files(SOURCES["laion"]["files"])
 INJECTION = config.get("injection")
 # Targets that check a run against a known truth (the embedded world adds its own).
 CHECKS = []
@@ -141,13 +138,6 @@ def fetched_files():
     return "|".join(re.escape(f) for _, f in REMOTE) or "(?!)"
 
 
-def source_path(group, location):
-    """Where a stage reads a source: its download under resources/, or the local file itself."""
-    if is_remote(location):
-        return f"{RESOURCES}/{group}/{file_name(location)}"
-    return location
-
-
 def fetch_checksums(wildcards):
     sums = REMOTE[(wildcards.group, wildcards.file)][1]
     return [sums] if sums else []
@@ -218,7 +208,7 @@ def shard_ids():
 def reference_counts():
     """A published counts table to compare ours with (the paper's), when the config names one."""
     reference = config["search"].get("reference")
-    return shipped(reference) if reference else []
+    return shipped(reference, workflow.basedir) if reference else []
 
 
 def laion_columns():
