@@ -16,6 +16,7 @@ from idia.settings import (
     utility_models,
 )
 from idia.sources import (
+    LAION_COLUMNS_KEY,
     RESOURCES,
     Needed,
     file_name,

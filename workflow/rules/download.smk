@@ -22,10 +22,12 @@ rule download_shard:
         runtime=60,
     params:
         download=canonical(config["download"]),
+        # the user's file: its column names come from the config, whose key an error names
         columns={
             "url": laion_columns()["url"],
             "caption": laion_columns()["caption"],
-            "keep": [laion_columns()["key"]],
+            "keep": {"key": laion_columns()["key"]},
+            "config_key": LAION_COLUMNS_KEY,
         },
         images={},
     script:

@@ -73,7 +73,7 @@ rule download_identities:
         runtime=120,
     params:
         download=canonical(config["download"]),
-        columns={"url": "url", "keep": ["row"]},
+        columns={"url": "url", "keep": {"row": "row"}},
         # FaceScrub pins the raw bytes' sha256: keep them as downloaded and hash them
         images={"compute_hash": "sha256", "keep_bytes": True},
     script:
@@ -162,7 +162,11 @@ use rule download_identities as download_pairs with:
         f"{RESULTS}/benchmarks/pairs/download/{{shard}}.tsv"
     params:
         download=canonical(config["download"]),
-        columns={"url": "url", "caption": "caption", "keep": ["person_id", "sample_id"]},
+        columns={
+            "url": "url",
+            "caption": "caption",
+            "keep": {"person_id": "person_id", "sample_id": "sample_id"},
+        },
         images={},
 
 

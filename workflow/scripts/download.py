@@ -2,22 +2,20 @@ from pathlib import Path
 
 from idia.download import download_shard
 from idia.smk import finish, log_to, write_json
-from idia.sources import LAION_COLUMNS_KEY, read_columns
+from idia.sources import read_columns
 
 
 def main() -> None:
     log_to(snakemake.log[0])
+    # role -> column; "config_key": the config setting that names them (a user's file)
     columns = snakemake.params.columns
-    # the one download of a file the user supplies (LAION's metadata, whose column names the
-    # config gives); the other URL tables are written by the workflow
-    laion = snakemake.rule == "download_shard"
+    keep = columns.get("keep", {})
     wanted = {"url": columns["url"]}
     if columns.get("caption"):
         wanted["caption"] = columns["caption"]
-    for i, column in enumerate(columns.get("keep", [])):
-        wanted["key" if laion else f"keep[{i}]"] = column
+    wanted.update(keep)
     urls = read_columns(
-        snakemake.input.urls, wanted, config_key=LAION_COLUMNS_KEY if laion else None
+        snakemake.input.urls, wanted, config_key=columns.get("config_key")
     ).to_pandas()
     options = snakemake.params.download
     stats = download_shard(
@@ -25,7 +23,7 @@ def main() -> None:
         Path(snakemake.output.tar).parent,
         url_col=columns["url"],
         caption_col=columns.get("caption"),
-        keep_columns=columns.get("keep", []),
+        keep_columns=list(keep.values()),
         processes=options["processes"],
         threads=options["threads"],
         timeout=options["timeout"],
