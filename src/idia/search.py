@@ -330,13 +330,6 @@ def search_shard(
     ctype = schema.field(caption_col).type
     if not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)):
         raise ValueError(f"{path}: caption column {caption_col!r} holds {ctype}, not text")
-    if pq.ParquetFile(path).metadata.num_rows == 0:
-        # a metadata shard never is: counting nobody in it would call its names non-members
-        raise ValueError(
-            f"{path} holds no rows (the columns {schema.names} but no captions): a caption "
-            "metadata file is never empty, so it was written or downloaded wrong; delete it and "
-            "rerun the job that makes it, or leave the file out of the config's list"
-        )
     names = _check_names(names)
     con = _connect(threads, memory_limit)
     try:
@@ -344,6 +337,13 @@ def search_shard(
         # The caption column is bound by name through a quoted identifier.
         col = '"' + caption_col.replace('"', '""') + '"'
         total, nulls = _caption_stats(con, _duckdb_path(path), col, caption_col)
+        if total == 0:
+            # a metadata shard never is: counting nobody in it would call its names non-members
+            raise ValueError(
+                f"{path} holds no rows (the columns {schema.names} but no captions): a caption "
+                "metadata file is never empty, so it was written or downloaded wrong; delete it "
+                "and rerun the job that makes it, or leave the file out of the config's list"
+            )
         text = col if match == "paper" else f"' ' || {_spaced_sql(col)} || ' '"
         batches = con.sql(
             f"""SELECT file_row_number AS row, {text} AS text
