@@ -366,13 +366,10 @@ def _namesake_test(
     names, kinds = namesake_pool(name, n, seed, *lists, allow_fewer=True)
     found: dict[str, int | str] = {"asked": int(n), "seed": int(seed)}
     if not names:
+        empty = {**found, "n": 0, "p_value": None, "alpha": alpha, "passed": None}
         return {
-            **found,
-            "n": 0,
-            "p_value": None,
-            "alpha": alpha,
-            "passed": None,
-            "outcome": "namesake test: does not apply",
+            **empty,
+            "outcome": namesake_outcome(empty),
             "note": f"no namesake of {name!r} can be formed (a single-token name without "
             "valid-looking one-letter edits): the namesake test does not apply",
         }
